@@ -1,0 +1,5 @@
+import sys
+
+from mlgate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,112 @@
+"""Join the walk to the extractors and merge what they found into one inventory."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from mlgate.inventory.interface import ExtractContext, ExtractError, Extractor, ExtractResult
+from mlgate.inventory.walk import walk
+from mlgate.model import Component, Inventory, PackageSource, ScanWarning, Scope
+
+log = logging.getLogger(__name__)
+
+# Modules holding extractors; importing one registers its classes. A module that does not exist
+# yet is skipped so that stages can be developed independently.
+EXTRACTOR_MODULES = (
+    "mlgate.inventory.requirements",
+    "mlgate.inventory.pyproject",
+    "mlgate.inventory.poetry",
+    "mlgate.inventory.uvlock",
+    "mlgate.inventory.pdm",
+    "mlgate.inventory.pipfile",
+    "mlgate.inventory.pylock",
+    "mlgate.inventory.conda",
+    "mlgate.inventory.dockerfile",
+    "mlgate.inventory.modelfiles",
+)
+
+
+def load_extractors() -> list[Extractor]:
+    for module in EXTRACTOR_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return [cls() for cls in Extractor.registry]
+
+
+_SCOPE_ORDER = {Scope.DIRECT: 0, Scope.TRANSITIVE: 1, Scope.UNKNOWN: 2}
+
+
+def merge_components(components: Iterable[Component]) -> list[Component]:
+    """One component per package: locations, hashes, licenses and edges of duplicates joined.
+
+    The merged scope is the most direct one seen, and a component is optional only when every
+    declaration of it is optional.
+    """
+    merged: dict[tuple[str, ...], Component] = {}
+    for comp in components:
+        prev = merged.get(comp.key)
+        if prev is None:
+            merged[comp.key] = comp
+            continue
+        merged[comp.key] = replace(
+            prev,
+            declared_in=tuple(sorted(set(prev.declared_in) | set(comp.declared_in))),
+            hashes=tuple(sorted(set(prev.hashes) | set(comp.hashes))),
+            licenses=tuple(sorted(set(prev.licenses) | set(comp.licenses))),
+            properties=tuple(sorted(set(prev.properties) | set(comp.properties))),
+            depends_on=tuple(sorted(set(prev.depends_on) | set(comp.depends_on))),
+            scope=min(prev.scope, comp.scope, key=_SCOPE_ORDER.__getitem__),
+            optional=prev.optional and comp.optional,
+            purl=prev.purl or comp.purl,
+        )
+    return sorted(merged.values(), key=lambda c: (c.key, c.bom_ref))
+
+
+def build_inventory(
+    root: Path,
+    *,
+    exclude: Sequence[str] = (),
+    no_dev: bool = False,
+    max_manifest_bytes: int = 64 * 1024 * 1024,
+    extractors: Sequence[Extractor] | None = None,
+) -> Inventory:
+    """Walk ``root`` once and ask every extractor about every file."""
+    root = root.resolve()
+    exts = list(extractors) if extractors is not None else load_extractors()
+    ctx = ExtractContext(root=root, max_bytes=max_manifest_bytes)
+    warnings: list[ScanWarning] = []
+    components: list[Component] = []
+    sources: list[PackageSource] = []
+    files = 0
+    for file in walk(root, exclude, warnings):
+        files += 1
+        for ext in exts:
+            if not ext.matches(file):
+                continue
+            try:
+                result: ExtractResult = ext.extract(file, ctx)
+            except ExtractError as exc:
+                warnings.append(ScanWarning(file.relpath, f"{ext.name}: {exc}", line=exc.line))
+                continue
+            except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+                # A parser bug or hostile input must not abort the whole inventory.
+                warnings.append(ScanWarning(file.relpath, f"{ext.name}: could not parse: {exc!r}"))
+                continue
+            components.extend(result.components)
+            sources.extend(result.sources)
+            warnings.extend(result.warnings)
+    if no_dev:
+        components = [c for c in components if not c.optional]
+    return Inventory(
+        components=tuple(merge_components(components)),
+        sources=tuple(sorted(set(sources), key=lambda s: (s.location, s.kind, s.url))),
+        warnings=tuple(warnings),
+        files_seen=files,
+    )

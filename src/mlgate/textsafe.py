@@ -1,0 +1,13 @@
+"""Escaping of untrusted text (package names, file names, advisory text) for terminals and logs."""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def for_terminal(text: str, limit: int = 500) -> str:
+    """One line, control and bidi characters shown as escapes, bounded in length."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\n", "\\n"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
