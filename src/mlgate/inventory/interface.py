@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from mlgate.model import Component, PackageSource, ScanWarning
 
-HEAD_BYTES = 64  # read from every file so formats can be recognised by content
+HEAD_BYTES = 512  # read from every file so formats can be recognised by content (tar: 257)
 
 
 class ExtractError(Exception):
