@@ -3,6 +3,19 @@
 Scanners read bytes, never load or import anything. Nested content (a pickle inside a zip inside a
 tar) is handed back to the dispatcher through :meth:`ScanContext.scan_nested`, which applies the
 depth and size bounds in one place.
+
+How a scanner plugs in (see :mod:`mlgate.inspect.dispatch`):
+
+1. Put a module in the ``mlgate.inspect`` package; the dispatcher imports every module of the
+   package once (heavy optional libraries must be imported lazily inside ``scan``).
+2. Subclass :class:`ModelScanner` with ``name`` and ``formats`` (format ids of
+   :func:`mlgate.formats.sniff`); the subclass registers itself for those formats.
+3. ``scan(target, ctx)`` yields findings (build them with :func:`model_finding`). Call
+   ``ctx.check_time()`` in long loops. Any exception escaping ``scan`` becomes an
+   ``MLG-MODEL-ERROR`` finding on the file (findings yielded before it are kept), a
+   :class:`ScanTimeout` becomes ``MLG-MODEL-TIMEOUT``, an :class:`ArchiveBomb` ``MLG-ARCHIVE-BOMB``.
+4. Inner content goes back through ``ctx.scan_nested(target.child(name, open, size))``; leave the
+   format empty to have the dispatcher sniff it by content.
 """
 
 from __future__ import annotations
@@ -11,6 +24,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, ClassVar
 
 from mlgate.model import Finding, Location, Severity
@@ -24,6 +38,8 @@ class Limits:
     max_ratio: float = 200.0  # uncompressed/compressed: above it a member is a bomb
     max_header_bytes: int = 100 * 1024 * 1024  # safetensors / GGUF / config headers
     seconds_per_file: float = 120.0
+    bomb_min_bytes: int = 64 * 1024**2  # the ratio bound applies above this many output bytes
+    spool_memory_bytes: int = 8 * 1024**2  # nested members larger than this spool to disk
 
 
 @dataclass(frozen=True)
@@ -40,9 +56,25 @@ class ScanTarget:
     def location(self) -> Location:
         return Location(self.relpath, member=self.member)
 
+    @property
+    def display(self) -> str:
+        """``file`` or ``file!member!inner`` for messages."""
+        return str(self.location)
+
+    def child(
+        self, name: str, open: Callable[[], IO[bytes]], size: int, format: str = ""
+    ) -> ScanTarget:
+        """A member of this target; ``format`` empty: the dispatcher sniffs it by content."""
+        member = f"{self.member}!{name}" if self.member else name
+        return ScanTarget(self.relpath, format, size, open, member)
+
 
 class ScanTimeout(Exception):
     """The per-file time bound ran out."""
+
+
+class ArchiveBomb(Exception):
+    """Decompressed content broke a bound (ratio, total bytes, member count)."""
 
 
 @dataclass
@@ -53,10 +85,19 @@ class ScanContext:
     deadline: float = float("inf")
     bytes_budget: list[int] = field(default_factory=lambda: [0])  # shared across nesting
     nested: Callable[[ScanTarget, ScanContext], list[Finding]] | None = None
+    root: Path | None = None  # the scanned tree (for formats that point at sibling files)
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
             raise ScanTimeout
+
+    def charge(self, nbytes: int) -> None:
+        """Count decompressed bytes against the per-file budget; raises :class:`ArchiveBomb`."""
+        self.bytes_budget[0] += nbytes
+        if self.bytes_budget[0] > self.limits.max_total_bytes:
+            raise ArchiveBomb(
+                f"more than {self.limits.max_total_bytes} bytes decompressed from one file"
+            )
 
     def scan_nested(self, target: ScanTarget) -> list[Finding]:
         """Dispatch inner content (one level deeper) to the scanner of its format."""
@@ -69,6 +110,7 @@ class ScanContext:
             deadline=self.deadline,
             bytes_budget=self.bytes_budget,
             nested=self.nested,
+            root=self.root,
         )
         return self.nested(target, child)
 

@@ -1,0 +1,232 @@
+"""Dispatch by content: sniff every file (and every archive member), hand it to its scanner.
+
+The dispatcher is the only place that knows about all scanners. It imports every module of the
+``mlgate.inspect`` package once, so a scanner plugs in by being a module there with a subclass of
+:class:`~mlgate.inspect.interface.ModelScanner` (see that module's docstring). It also owns the
+guarantees every scanner relies on:
+
+* a file is recognised by its bytes (:func:`mlgate.formats.sniff`), never by its name alone;
+* nothing escapes as an exception: a scanner that raises leaves its earlier findings plus one
+  ``MLG-MODEL-ERROR`` finding, a timeout ``MLG-MODEL-TIMEOUT``, a bomb ``MLG-ARCHIVE-BOMB``;
+* nesting deeper than ``Limits.max_depth`` is a finding (``MLG-ARCHIVE-DEPTH``), not a recursion;
+* a model format no scanner handles is an info finding (``MLG-MODEL-UNSCANNED``), never silence.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import time
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from mlgate.formats import FormatKind, Sniffed, classify_zip_names, sniff
+from mlgate.inspect.interface import (
+    ArchiveBomb,
+    Limits,
+    ModelScanner,
+    ScanContext,
+    ScanTarget,
+    ScanTimeout,
+    model_finding,
+)
+from mlgate.model import Finding, Severity
+
+log = logging.getLogger("mlgate.inspect")
+
+HEAD_BYTES = 4096  # enough for tar (257), npy headers and zlib probing
+MAX_ZIP_NAMES = 10_000
+# modules of the package that are not scanners (importing them is harmless, but not needed)
+_SKIP_MODULES = frozenset({"cli", "dispatch", "interface"})
+_loaded: list[str] | None = None
+
+RULE_ERROR = "MLG-MODEL-ERROR"
+RULE_TIMEOUT = "MLG-MODEL-TIMEOUT"
+RULE_UNSCANNED = "MLG-MODEL-UNSCANNED"
+RULE_DEPTH = "MLG-ARCHIVE-DEPTH"
+RULE_BOMB = "MLG-ARCHIVE-BOMB"
+
+
+def load_scanners() -> list[str]:
+    """Import every scanner module of the package once; returns the import errors (if any)."""
+    global _loaded
+    if _loaded is not None:
+        return _loaded
+    errors: list[str] = []
+    package = importlib.import_module("mlgate.inspect")
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name in _SKIP_MODULES or info.name.startswith("_"):
+            continue
+        try:
+            importlib.import_module(f"mlgate.inspect.{info.name}")
+        except Exception as exc:  # a broken plugin must not take the others down
+            errors.append(f"mlgate.inspect.{info.name}: {type(exc).__name__}: {exc}")
+            log.warning("model scanner module %s failed to import: %s", info.name, exc)
+    _loaded = errors
+    return errors
+
+
+def sniff_stream(fh: IO[bytes], name: str, size: int) -> Sniffed | None:
+    """Sniff an open stream (positioned at 0). Zips are classified by their member names."""
+    head = fh.read(HEAD_BYTES)
+    found = sniff(head, name, size)
+    if found is None or found.format != "zip":
+        return found
+    try:
+        if not fh.seekable():
+            return found
+        fh.seek(0)
+        with zipfile.ZipFile(fh) as zf:
+            names = [i.filename for i in zf.infolist()[:MAX_ZIP_NAMES]]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        return found
+    fmt = classify_zip_names(names)
+    kind = FormatKind.ARCHIVE if fmt == "zip" else FormatKind.MODEL
+    return Sniffed(fmt, kind)
+
+
+def _member_name(target: ScanTarget) -> str:
+    name = target.member.rsplit("!", 1)[-1] if target.member else target.relpath
+    return name
+
+
+def _error_finding(target: ScanTarget, exc: BaseException) -> Finding:
+    if isinstance(exc, ScanTimeout):
+        return model_finding(
+            RULE_TIMEOUT,
+            Severity.HIGH,
+            "scan stopped: the per-file time bound ran out; the rest of the file is unchecked",
+            target,
+            trigger="timeout",
+            fix="scan the file alone with a larger time bound, or remove it",
+        )
+    if isinstance(exc, ArchiveBomb):
+        return model_finding(
+            RULE_BOMB,
+            Severity.HIGH,
+            f"decompression bomb: {exc}; an extractor would exhaust disk or memory",
+            target,
+            trigger="bomb",
+            fix="do not extract this archive; rebuild it from trusted sources",
+        )
+    return model_finding(
+        RULE_ERROR,
+        Severity.HIGH,
+        f"could not be parsed ({type(exc).__name__}: {str(exc)[:200]}); "
+        "content after the failure point is unchecked",
+        target,
+        trigger=type(exc).__name__,
+        fix="regenerate the file with its library, or remove it",
+    )
+
+
+def scan_target(target: ScanTarget, ctx: ScanContext) -> list[Finding]:
+    """Scan one target with the scanner of its format (sniffing it first when unknown)."""
+    load_scanners()
+    findings: list[Finding] = []
+    try:
+        ctx.check_time()
+        if not target.format:
+            with target.open() as fh:
+                found = sniff_stream(fh, _member_name(target), target.size)
+            if found is None or found.kind in (FormatKind.DATA,):
+                return findings
+            target = ScanTarget(
+                target.relpath, found.format, target.size, target.open, target.member
+            )
+        if ctx.depth > ctx.limits.max_depth:
+            findings.append(
+                model_finding(
+                    RULE_DEPTH,
+                    Severity.HIGH,
+                    f"nested more than {ctx.limits.max_depth} levels deep; not inspected "
+                    "further (deep nesting is a way to hide content from scanners)",
+                    target,
+                    trigger="depth",
+                    fix="flatten the archive, or remove it",
+                )
+            )
+            return findings
+        scanner_cls = ModelScanner.registry.get(target.format)
+        if scanner_cls is None:
+            findings.append(
+                model_finding(
+                    RULE_UNSCANNED,
+                    Severity.INFO,
+                    f"{target.format} content is not inspected by this version of mlgate",
+                    target,
+                    trigger=f"format:{target.format}",
+                )
+            )
+            return findings
+        for finding in scanner_cls().scan(target, ctx):
+            findings.append(finding)  # noqa: PERF402 - keep what came before a failure
+    except Exception as exc:  # every failure is a finding on this target; the scan goes on
+        findings.append(_error_finding(target, exc))
+    return findings
+
+
+@dataclass
+class FileReport:
+    relpath: str
+    format: str | None
+    findings: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class Dispatcher:
+    """Scans files of one tree; holds the allow-list extension and the limits."""
+
+    root: Path
+    allow_globals: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+    def context(self) -> ScanContext:
+        return ScanContext(
+            allow_globals=self.allow_globals,
+            limits=self.limits,
+            deadline=time.monotonic() + self.limits.seconds_per_file,
+            nested=scan_target,
+            root=self.root,
+        )
+
+    def scan_file(self, relpath: str, head: bytes | None = None) -> FileReport:
+        """Sniff and scan one file of the tree (``relpath`` POSIX, relative to the root)."""
+        start = time.perf_counter()
+        path = self.root / relpath
+        report = FileReport(relpath, None)
+        try:
+            size = path.stat().st_size
+            with path.open("rb") as fh:
+                found = sniff_stream(fh, path.name, size)
+        except OSError as exc:
+            report.findings.append(
+                _error_finding(ScanTarget(relpath, "", 0, lambda: path.open("rb")), exc)
+            )
+            return report
+        if found is None or found.kind is FormatKind.DATA:
+            return report
+        report.format = found.format
+        target = ScanTarget(relpath, found.format, size, lambda: path.open("rb"))
+        report.findings = scan_target(target, self.context())
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def scan_files(self, relpaths: Iterable[str]) -> list[FileReport]:
+        return [self.scan_file(rel) for rel in relpaths]
+
+
+def scan_paths(
+    root: Path, relpaths: Sequence[str], allow_globals: tuple[str, ...] = ()
+) -> list[Finding]:
+    """Convenience for tests and callers: all findings of the given files."""
+    dispatcher = Dispatcher(root, allow_globals)
+    out: list[Finding] = []
+    for report in dispatcher.scan_files(relpaths):
+        out.extend(report.findings)
+    return out
