@@ -1,0 +1,77 @@
+"""Version order of each OSV ecosystem, for matching ``ECOSYSTEM``/``SEMVER`` ranges locally.
+
+Every scheme turns a version string into a sort key; keys of one scheme compare with each other in
+that ecosystem's own order. An ecosystem without a scheme matches only ``versions`` lists.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+
+class InvalidVersionError(ValueError):
+    """The text is not a version of this ecosystem."""
+
+
+class VersionScheme(ABC):
+    """The order of the versions of one ecosystem."""
+
+    name: str = ""
+
+    @abstractmethod
+    def key(self, version: str) -> Any:
+        """A sort key; raises :class:`InvalidVersionError` when ``version`` cannot be ordered."""
+
+    def compare(self, a: str, b: str) -> int:
+        ka, kb = self.key(a), self.key(b)
+        return -1 if ka < kb else (1 if ka > kb else 0)
+
+    def canonical(self, version: str) -> str:
+        """The form used for string equality with ``versions`` lists (default: as written)."""
+        return version
+
+
+def _schemes() -> dict[str, VersionScheme]:
+    from mlgate.enrich.versions.apk import ApkScheme
+    from mlgate.enrich.versions.dpkg import DpkgScheme
+    from mlgate.enrich.versions.maven import MavenScheme
+    from mlgate.enrich.versions.packagist import PackagistScheme
+    from mlgate.enrich.versions.pypi import PypiScheme
+    from mlgate.enrich.versions.rubygems import RubyGemsScheme
+    from mlgate.enrich.versions.semver import GoScheme, NuGetScheme, SemverScheme
+
+    semver = SemverScheme()
+    dpkg = DpkgScheme()
+    return {
+        "PyPI": PypiScheme(),
+        "npm": semver,
+        "crates.io": semver,
+        "Hex": semver,
+        "Pub": semver,
+        "SwiftURL": semver,
+        "Go": GoScheme(),
+        "Maven": MavenScheme(),
+        "RubyGems": RubyGemsScheme(),
+        "NuGet": NuGetScheme(),
+        "Packagist": PackagistScheme(),
+        "Debian": dpkg,
+        "Ubuntu": dpkg,
+        "Alpine": ApkScheme(),
+    }
+
+
+_SCHEMES: dict[str, VersionScheme] | None = None
+
+
+def base_ecosystem(ecosystem: str) -> str:
+    """``Debian:12`` -> ``Debian``; ``Alpine:v3.18`` -> ``Alpine``."""
+    return ecosystem.split(":", 1)[0]
+
+
+def scheme_for(ecosystem: str) -> VersionScheme | None:
+    """The version order of an OSV ecosystem (release suffixes ignored), or None when unknown."""
+    global _SCHEMES
+    if _SCHEMES is None:
+        _SCHEMES = _schemes()
+    return _SCHEMES.get(base_ecosystem(ecosystem))
