@@ -173,6 +173,9 @@ def sniff(head: bytes, name: str, size: int, path: Path | None = None) -> Sniffe
         return Sniffed("tf-savedmodel", FormatKind.MODEL)
     if ext == ".onnx" or (_onnx_like(head) and ext in {".bin", ".pb", ""}):
         return Sniffed("onnx", FormatKind.MODEL)
+    if ext in {".safetensors", ".gguf"}:
+        # named as a header-checked format but its magic/header is wrong: the scanner reports it
+        return Sniffed(ext[1:], FormatKind.MODEL)
     if ext in {".tfrecord", ".tfrecords"}:
         return Sniffed("tfrecord", FormatKind.DATA)
     if ext in {".feather"}:
