@@ -167,8 +167,9 @@ class Component:
             ref = f"{self.kind.value}:{self.ecosystem}/{self.normalized_name}@{self.version or ''}"
         if not self.version and self.spec:
             ref += f"#spec={self.spec}"
-        if self.kind in (ComponentKind.MODEL, ComponentKind.DATA) and self.declared_in:
-            ref = f"{self.kind.value}:{self.declared_in[0].path}"
+        if self.kind in (ComponentKind.MODEL, ComponentKind.DATA) and not self.purl:
+            # A file in the tree is named by its path; one pointer file may declare several.
+            ref = f"{self.kind.value}:{self.name}" + (f"@{self.version}" if self.version else "")
         return ref
 
     def prop(self, name: str) -> str | None:
