@@ -175,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="any other option of the shared options model",
     )
+    note = cisub.add_parser(
+        "gitlab-note", help="post or update the sticky merge-request note (GitLab API)"
+    )
+    note.add_argument("--markdown", required=True, metavar="FILE", help="the note's body")
+    note.add_argument("--api-url", metavar="URL", help="GitLab API v4 URL (env CI_API_V4_URL)")
+    note.add_argument("--project-id", metavar="ID", help="project id or path (env CI_PROJECT_ID)")
+    note.add_argument("--mr-iid", metavar="IID", help="merge request iid (CI_MERGE_REQUEST_IID)")
     return parser
 
 
