@@ -1,21 +1,47 @@
-"""Stage 4: the gate. Loads `.mlgate.yml`, adds policy findings, applies ignores, decides."""
+"""Stage 4: the gate. Loads `.mlgate.yml`, adds policy findings, applies ignores, decides.
+
+``load_policy`` finds and validates the policy file; ``check`` adds what the policy has to say
+about the inventory (licenses, model lock and formats, remote models in code, sources);
+``evaluate`` applies ignores and the baseline and decides pass/fail.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlgate.model import Component, Finding, Inventory, ScanWarning, Severity, Verdict
+import platformdirs
+
+from mlgate.inspect.remote_code import scan_code
+from mlgate.inventory.walk import walk
+from mlgate.model import Component, Finding, Inventory, ScanWarning
 from mlgate.options import ScanOptions
+from mlgate.policy.config import (
+    IgnoreRule,
+    LicensePolicy,
+    ModelPolicy,
+    Policy,
+    SourcePolicy,
+    load_policy,
+    parse_policy_text,
+)
+from mlgate.policy.gate import evaluate
+from mlgate.policy.licenses import license_findings, online_licenses, tree_licenses, with_licenses
+from mlgate.policy.lock import check_formats, check_lock
+from mlgate.policy.sources import check_sources
 
-
-@dataclass(frozen=True)
-class Policy:
-    fail_on: Severity = Severity.HIGH
-    unknown_severity: Severity = Severity.HIGH
-    allow_globals: tuple[str, ...] = ()
-    path: str | None = None
+__all__ = [
+    "IgnoreRule",
+    "LicensePolicy",
+    "ModelPolicy",
+    "Policy",
+    "PolicyChecks",
+    "SourcePolicy",
+    "check",
+    "evaluate",
+    "load_policy",
+    "parse_policy_text",
+]
 
 
 @dataclass
@@ -25,25 +51,40 @@ class PolicyChecks:
     warnings: list[ScanWarning] = field(default_factory=list)
 
 
-def load_policy(options: ScanOptions) -> Policy:
-    """Find and validate the policy file; command-line values win. Placeholder."""
-    policy = Policy()
-    if options.fail_on is not None:
-        policy = Policy(fail_on=options.fail_on)
-    return policy
+def _cache_dir(options: ScanOptions) -> Path | None:
+    if options.no_cache:
+        return None
+    base = options.cache_dir or Path(platformdirs.user_cache_dir("mlgate"))
+    return base / "deps.dev"
 
 
 def check(root: Path, inventory: Inventory, policy: Policy, options: ScanOptions) -> PolicyChecks:
-    """Policy findings about the inventory (sources, licenses, model lock ...). Placeholder."""
-    return PolicyChecks()
+    """Policy findings about the inventory, and components it adds or completes."""
+    out = PolicyChecks()
+    root = root.resolve()
+    # The inventory already reported unreadable paths; this walk only lists file names.
+    relpaths = [f.relpath for f in walk(root, options.exclude, [])]
 
+    by_ref = {c.bom_ref: c for c in inventory.components}
+    for comp in with_licenses(inventory.components, tree_licenses(root, relpaths, out.warnings)):
+        by_ref[comp.bom_ref] = comp
+        out.components.append(comp)
+    if policy.licenses.online:
+        online, warnings = online_licenses(
+            list(by_ref.values()), policy.licenses, _cache_dir(options)
+        )
+        out.warnings += warnings
+        for comp in online:
+            by_ref[comp.bom_ref] = comp
+            out.components.append(comp)
+    out.findings += license_findings(list(by_ref.values()), policy.licenses)
 
-def evaluate(
-    findings: Sequence[Finding], policy: Policy, options: ScanOptions
-) -> tuple[list[Finding], Verdict, list[ScanWarning]]:
-    """Apply ignores and the baseline, then decide pass/fail against the threshold."""
-    deciding = tuple(
-        f.fingerprint for f in findings if not f.suppressed and f.severity.at_least(policy.fail_on)
-    )
-    verdict = Verdict(passed=not deciding, fail_on=policy.fail_on, deciding=deciding)
-    return list(findings), verdict, []
+    out.findings += check_lock(root, inventory, policy.models)
+    out.findings += check_formats(inventory, policy.models)
+    if policy.models.scan_code:
+        code = scan_code(root, relpaths, unpinned_severity=policy.models.unpinned_severity)
+        out.findings += code.findings
+        out.components += code.components
+        out.warnings += code.warnings
+    out.findings += check_sources(root, inventory, relpaths, policy.sources, out.warnings)
+    return out
