@@ -54,6 +54,7 @@ class _Reader:
     wide: bool  # u64 counts and lengths (version >= 2)
     endian: str = "<"
     pos: int = 0
+    alignment: int = 32
     templates: dict[str, str] = field(default_factory=dict)
     oversized: list[str] = field(default_factory=list)
 
@@ -121,8 +122,11 @@ def _walk(r: _Reader, ctx: ScanContext) -> tuple[int, int]:
                 r.oversized.append(key)
             else:
                 r.templates[key] = text
+        elif key == "general.alignment" and vtype == 4:
+            r.alignment = r.unpack("I")
         else:
             _value(r, vtype, key, 0, ctx)
+    last_offset = -1
     for i in range(n_tensors):
         if i % 4096 == 0:
             ctx.check_time()
@@ -130,7 +134,16 @@ def _walk(r: _Reader, ctx: ScanContext) -> tuple[int, int]:
         n_dims = r.unpack("I")
         if n_dims > MAX_DIMS:
             raise GgufError(f"tensor {i} declares {n_dims} dimensions (bound {MAX_DIMS})")
-        r.skip(8 * n_dims + 4 + 8)  # dims, ggml type, offset
+        r.skip(8 * n_dims + 4)  # dims, ggml type
+        last_offset = max(last_offset, r.unpack("Q"))
+    if last_offset >= 0:
+        align = r.alignment if r.alignment > 0 else 32
+        data_start = -(-r.pos // align) * align
+        if data_start + last_offset >= r.size:
+            raise GgufError(
+                f"tensor data at offset {last_offset} starts past the end of the file "
+                f"({r.size} bytes): truncated or tampered"
+            )
     return n_tensors, n_kv
 
 

@@ -218,6 +218,7 @@ class OnnxScanner(ModelScanner):
                 error = str(exc)
             except ScanTimeout:
                 error = "time bound reached before the end of the model"
+            error = error or walk.reader.damage
         yield from _findings(walk, target)
         if error is not None:
             yield model_finding(

@@ -38,6 +38,7 @@ class WireReader:
         self._stream = stream
         self.size = size
         self.pos = 0
+        self.damage: str | None = None  # first length overrun seen (walked up to the end)
         self._seekable = _seekable(stream)
 
     def read(self, n: int) -> bytes:
@@ -77,7 +78,10 @@ class WireReader:
         right after it.
         """
         if end > self.size:
-            raise WireError(f"message ends at byte {end}, past the end of the data ({self.size})")
+            self.damage = self.damage or (
+                f"message ends at byte {end}, past the end of the data ({self.size})"
+            )
+            end = self.size
         while self.pos < end:
             key = self.varint()
             number, wire = key >> 3, key & 7
@@ -93,9 +97,12 @@ class WireReader:
                 length = self.varint()
                 stop = self.pos + length
                 if stop > end:
-                    raise WireError(
+                    # keep walking what is there (a truncated file still shows what it holds);
+                    # the overrun is remembered and reported by the scanner
+                    self.damage = self.damage or (
                         f"field {number} of {length} bytes runs past its message at byte {self.pos}"
                     )
+                    stop = end
                 yield number, wire, length
                 self.skip_to(stop)
             else:

@@ -161,6 +161,7 @@ class SavedModelScanner(ModelScanner):
                         walk.saved_model(target.size)
                     finally:
                         hits = walk.hits
+                    error = walk.reader.damage
         except WireError as exc:
             error = str(exc)
         except ScanTimeout:
