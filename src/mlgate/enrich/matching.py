@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,19 +51,14 @@ def _events(rng: dict[str, Any]) -> list[tuple[str, str]]:
 def in_range(version: str, rng: dict[str, Any], scheme: VersionScheme) -> bool:
     """The OSV specification's evaluation of one ECOSYSTEM/SEMVER range."""
     v = scheme.key(version)
-
-    def key(text: str) -> Any:
-        return scheme.key(text)
-
     events = []
     limits = []
     for kind, value in _events(rng):
         if value == "0" and kind == "introduced":
             events.append((0, None, kind))
             continue
-        try:
-            k = key(value)
-        except InvalidVersionError:
+        k = cached_key(scheme, value)
+        if k is None:
             continue  # an event we cannot order cannot move the boundary
         if kind == "limit":
             limits.append(k)
@@ -80,6 +76,15 @@ def in_range(version: str, rng: dict[str, Any], scheme: VersionScheme) -> bool:
     return vulnerable
 
 
+@functools.lru_cache(maxsize=262_144)
+def cached_key(scheme: VersionScheme, text: str) -> Any:
+    """``scheme.key`` memoised (records are matched again and again); None when unorderable."""
+    try:
+        return scheme.key(text)
+    except InvalidVersionError:
+        return None
+
+
 def entry_affects(entry: dict[str, Any], query: PackageQuery, scheme: VersionScheme | None) -> bool:
     """In the ``versions`` list, or in an ordered range (ranges win when the list is stale)."""
     versions = entry.get("versions") or ()
@@ -87,12 +92,9 @@ def entry_affects(entry: dict[str, Any], query: PackageQuery, scheme: VersionSch
         return True
     if scheme is None:
         return False
-    canonical = scheme.canonical(query.version)
-    if canonical != query.version and canonical in versions:
-        return True
-    try:
-        scheme.key(query.version)
-    except InvalidVersionError:
+    key = cached_key(scheme, query.version)
+    if key is None:
+        canonical = scheme.canonical(query.version)
         return any(isinstance(v, str) and scheme.canonical(v) == canonical for v in versions)
     for rng in entry.get("ranges") or ():
         if (
@@ -101,7 +103,8 @@ def entry_affects(entry: dict[str, Any], query: PackageQuery, scheme: VersionSch
             and in_range(query.version, rng, scheme)
         ):
             return True
-    return False
+    # The same version spelled differently ("1.1" and "1.1.0" in PEP 440).
+    return any(isinstance(v, str) and cached_key(scheme, v) == key for v in versions)
 
 
 def record_affects(record: Record, query: PackageQuery) -> bool:
