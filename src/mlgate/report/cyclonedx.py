@@ -135,7 +135,9 @@ def _properties(comp: Component, extra: Iterable[tuple[str, str]]) -> list[Prope
         props.add(("spec", comp.spec))
     if comp.optional:
         props.add(("optional", "true"))
-    return [Property(name=f"{PROPERTY_PREFIX}{k}", value=v) for k, v in sorted(props)]
+    # Keys already in the mlgate namespace keep their spelling; the rest get the prefix.
+    named = {(k if k.startswith(PROPERTY_PREFIX) else PROPERTY_PREFIX + k, v) for k, v in props}
+    return [Property(name=k, value=v) for k, v in sorted(named)]
 
 
 def _unique_refs(components: Sequence[Component]) -> list[str]:
