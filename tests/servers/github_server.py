@@ -65,8 +65,11 @@ class GitHubState:
             "id": cid,
             "node_id": f"IC_{cid}",
             "body": body,
-            "user": {"login": login, "id": 41898282 if login.endswith("[bot]") else 7,
-                     "type": "Bot" if login.endswith("[bot]") else "User"},
+            "user": {
+                "login": login,
+                "id": 41898282 if login.endswith("[bot]") else 7,
+                "type": "Bot" if login.endswith("[bot]") else "User",
+            },
             "url": f"{base}/repos/{repo}/issues/comments/{cid}",
             "html_url": f"https://github.example/{repo}/pull/{number}#issuecomment-{cid}",
             "issue_url": f"{base}/repos/{repo}/issues/{number}",
@@ -77,8 +80,11 @@ class GitHubState:
         return cid
 
     def comments_of(self, repo: str, number: int) -> list[dict[str, Any]]:
-        return [self.comments[c] for c, where in self.comment_issue.items()
-                if where == (repo, number) and c in self.comments]
+        return [
+            self.comments[c]
+            for c, where in self.comment_issue.items()
+            if where == (repo, number) and c in self.comments
+        ]
 
     def decoded_sarifs(self) -> list[dict[str, Any]]:
         return [entry["log"] for entry in self.sarifs.values()]
@@ -117,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if not path.startswith(PREFIX):
             return self._send(404, {"message": "Not Found"})
-        path = path[len(PREFIX):]
+        path = path[len(PREFIX) :]
         auth = self.headers.get("Authorization", "")
         if auth not in (f"token {state.token}", f"Bearer {state.token}"):
             return self._send(401, {"message": "Bad credentials"})
@@ -155,19 +161,28 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(200, {"login": state.login, "id": 7, "type": "User"})
 
     def get_repo(self, body: Any, query: dict[str, list[str]], repo: str) -> None:
-        return self._send(200, {"id": 1, "name": repo.split("/")[1], "full_name": repo,
-                                "url": f"{self.base}/repos/{repo}"})
+        return self._send(
+            200,
+            {
+                "id": 1,
+                "name": repo.split("/")[1],
+                "full_name": repo,
+                "url": f"{self.base}/repos/{repo}",
+            },
+        )
 
     def get_comments(self, body: Any, query: dict[str, list[str]], repo: str, n: str) -> None:
         items = self.server.state.comments_of(repo, int(n))
         per_page = int((query.get("per_page") or ["30"])[0])
         page = int((query.get("page") or ["1"])[0])
-        chunk = items[(page - 1) * per_page: page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         headers = {}
         if page * per_page < len(items):
             url = f"{self.base}/repos/{repo}/issues/{n}/comments?per_page={per_page}"
             last = (len(items) + per_page - 1) // per_page
-            headers["Link"] = f'<{url}&page={page + 1}>; rel="next", <{url}&page={last}>; rel="last"'
+            headers["Link"] = (
+                f'<{url}&page={page + 1}>; rel="next", <{url}&page={last}>; rel="last"'
+            )
         return self._send(200, chunk, headers)
 
     def post_comment(self, body: Any, query: dict[str, list[str]], repo: str, n: str) -> None:
@@ -210,7 +225,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, {"message": "Invalid request: sarif is not gzip+base64 JSON"})
         sid = str(uuid.uuid4())
         self.server.state.sarifs[sid] = {"body": body, "log": log, "polls": 0}
-        return self._send(202, {"id": sid, "url": f"{self.base}/repos/{repo}/code-scanning/sarifs/{sid}"})
+        url = f"{self.base}/repos/{repo}/code-scanning/sarifs/{sid}"
+        return self._send(202, {"id": sid, "url": url})
 
     def get_sarif(self, body: Any, query: dict[str, list[str]], repo: str, sid: str) -> None:
         state = self.server.state
@@ -221,12 +237,17 @@ class _Handler(BaseHTTPRequestHandler):
         if entry["polls"] <= state.pending_polls:
             return self._send(200, {"processing_status": "pending", "analyses_url": None})
         if state.sarif_errors:
-            return self._send(200, {"processing_status": "failed", "errors": state.sarif_errors,
-                                    "analyses_url": None})
-        return self._send(200, {
-            "processing_status": "complete",
-            "analyses_url": f"{self.base}/repos/{repo}/code-scanning/analyses?sarif_id={sid}",
-        })
+            return self._send(
+                200,
+                {"processing_status": "failed", "errors": state.sarif_errors, "analyses_url": None},
+            )
+        return self._send(
+            200,
+            {
+                "processing_status": "complete",
+                "analyses_url": f"{self.base}/repos/{repo}/code-scanning/analyses?sarif_id={sid}",
+            },
+        )
 
 
 _REPO = r"/repos/([^/]+/[^/]+)"

@@ -28,7 +28,7 @@ import sarif_om as om
 
 from mlgate.model import Advisory, Finding, ScanResult, ScanWarning, Severity
 from mlgate.options import ScanOptions
-from mlgate.report.markdown import md_escape
+from mlgate.report.markdown import code_escape, md_escape
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (
@@ -225,7 +225,7 @@ def _plain_rule(
     text = f"{what} ({rule_id})."
     if fix:
         text += f"\n\nFix: {_bounded(fix, 2_000)}"
-    md = f"**{md_escape(what)}** (`{md_escape(rule_id, 100)}`)"
+    md = f"**{md_escape(what)}** ({code_escape(rule_id, 100)})"
     if fix:
         md += f"\n\nFix: {md_escape(fix, 2_000)}"
     return om.ReportingDescriptor(
