@@ -24,6 +24,9 @@ from mlgate.policy.config import IgnoreRule, Policy
 RULE_EXPIRED = "MLG-POLICY-IGNORE-EXPIRED"
 RULE_STALE = "MLG-POLICY-IGNORE-STALE"
 DEFAULT_POLICY_NAME = ".mlgate.yml"
+# CycloneDX VEX analysis of an accepted risk, read by mlgate.report.vex.
+VEX_JUSTIFICATION = "vex:justification"
+VEX_RESPONSE = "vex:response"
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,18 @@ def apply_ignores(
             out.append(finding)
             continue
         expires = hit.expires.isoformat() if hit.expires else None
-        out.append(replace(finding, suppression=Suppression("ignore", hit.reason, expires)))
+        props = list(finding.properties)
+        if hit.justification:
+            props.append((VEX_JUSTIFICATION, hit.justification))
+        if hit.response:
+            props.append((VEX_RESPONSE, ",".join(hit.response)))
+        out.append(
+            replace(
+                finding,
+                suppression=Suppression("ignore", hit.reason, expires),
+                properties=tuple(props),
+            )
+        )
     notes: list[Finding] = []
     where = policy.path or DEFAULT_POLICY_NAME
     for rule in rules:
