@@ -1,0 +1,148 @@
+"""The offline source: dump layouts, the SQLite index and its invalidation, parity with online."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlgate.enrich.interface import PackageQuery, SourceError
+from mlgate.enrich.offline import OfflineSource
+from mlgate.enrich.osv import OsvClient
+from tests.enrich.conftest import record, write_zip
+from tests.servers.osv_server import OsvServer
+
+RECORDS = [
+    record("PYSEC-1", "alpha", fixed="2.0", aliases=["GHSA-a1"]),
+    record("GHSA-a1", "alpha", fixed="2.0", aliases=["PYSEC-1"]),
+    record("PYSEC-2", "Alpha_Pkg", introduced="1.0", last_affected="1.4"),
+    record("PYSEC-3", "beta", fixed="1.0", withdrawn="2024-03-01T00:00:00Z"),
+    record("GHSA-n1", "left-pad", ecosystem="npm", fixed="1.3.0", range_type="SEMVER"),
+    record("GO-1", "example.com/mod", ecosystem="Go", fixed="1.2.0", range_type="SEMVER"),
+    record(
+        "GHSA-m1",
+        "org.example:lib",
+        ecosystem="Maven",
+        fixed="2.0-rc1",
+        versions=["1.0", "2.0-alpha1", "2.0-beta1"],
+    ),
+]
+QUERIES = [
+    PackageQuery("PyPI", "alpha", "1.9"),
+    PackageQuery("PyPI", "alpha", "2.0"),
+    PackageQuery("PyPI", "alpha-pkg", "1.2"),
+    PackageQuery("PyPI", "alpha-pkg", "1.5"),
+    PackageQuery("PyPI", "beta", "0.5"),
+    PackageQuery("npm", "left-pad", "1.2.9"),
+    PackageQuery("Go", "example.com/mod", "1.1.0"),
+    PackageQuery("Maven", "org.example:lib", "2.0-beta1"),
+    PackageQuery("Maven", "org.example:lib", "2.0"),
+]
+EXPECTED = {
+    QUERIES[0]: ["GHSA-a1", "PYSEC-1"],
+    QUERIES[1]: [],
+    QUERIES[2]: ["PYSEC-2"],
+    QUERIES[3]: [],
+    QUERIES[4]: [],  # withdrawn
+    QUERIES[5]: ["GHSA-n1"],
+    QUERIES[6]: ["GO-1"],
+    QUERIES[7]: ["GHSA-m1"],
+    QUERIES[8]: [],
+}
+
+
+def found(
+    source: OfflineSource | OsvClient, queries: list[PackageQuery]
+) -> dict[PackageQuery, list[str]]:
+    result = source.lookup(queries)
+    assert not result.failed
+    return {
+        q: sorted(r["id"] for r in recs if not r.get("withdrawn"))
+        for q, recs in result.records.items()
+    }
+
+
+@pytest.mark.parametrize("layout", ["ecosystem-zips", "one-zip", "json-folder"])
+def test_layouts(tmp_path: Path, layout: str) -> None:
+    db = tmp_path / "db"
+    if layout == "ecosystem-zips":
+        for eco in ("PyPI", "npm", "Go", "Maven"):
+            recs = [r for r in RECORDS if r["affected"][0]["package"]["ecosystem"] == eco]
+            write_zip(db / eco / "all.zip", recs)
+        path = db
+    elif layout == "one-zip":
+        path = write_zip(db / "all.zip", RECORDS)
+    else:
+        for rec in RECORDS:
+            (db / "records").mkdir(parents=True, exist_ok=True)
+            (db / "records" / f"{rec['id']}.json").write_text(json.dumps(rec))
+        path = db
+    source = OfflineSource(path, cache_dir=tmp_path / "cache")
+    assert found(source, QUERIES) == EXPECTED
+
+
+def test_index_is_reused_and_rebuilt_when_the_dump_changes(tmp_path: Path) -> None:
+    dump = write_zip(tmp_path / "db" / "PyPI" / "all.zip", RECORDS[:3])
+    first = OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache")
+    assert first.rebuilt and first.index_path.parent == tmp_path / "db"
+    first.close()
+    second = OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache")
+    assert not second.rebuilt
+    assert found(second, QUERIES[:1]) == {QUERIES[0]: ["GHSA-a1", "PYSEC-1"]}
+    second.close()
+    write_zip(dump, [record("PYSEC-7", "alpha", fixed="3.0")])
+    os.utime(dump, ns=(1, 1))  # a different mtime even on coarse file systems
+    third = OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache")
+    assert third.rebuilt
+    assert found(third, QUERIES[:1]) == {QUERIES[0]: ["PYSEC-7"]}
+
+
+def test_read_only_database_keeps_its_index_in_the_cache(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    write_zip(db / "PyPI" / "all.zip", RECORDS[:3])
+    db.chmod(0o555)
+    try:
+        if os.access(db, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        source = OfflineSource(db, cache_dir=tmp_path / "cache")
+        assert source.index_path.is_relative_to(tmp_path / "cache")
+    finally:
+        db.chmod(0o755)
+
+
+def test_malformed_records_warn_and_the_rest_is_used(tmp_path: Path) -> None:
+    import zipfile
+
+    path = write_zip(tmp_path / "all.zip", RECORDS[:1])
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("BROKEN-1.json", "{not json")
+        zf.writestr("BROKEN-2.json", json.dumps({"id": "BROKEN-2", "affected": 7}))
+    source = OfflineSource(path, cache_dir=tmp_path / "cache")
+    result = source.lookup(QUERIES[:1])
+    assert [r["id"] for r in result.records[QUERIES[0]]] == ["PYSEC-1"]
+    where = sorted(w.path for w in result.warnings)
+    assert len(where) == 2 and where[0].endswith("!BROKEN-1.json")
+
+
+def test_missing_database_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError):
+        OfflineSource(tmp_path / "nowhere", cache_dir=tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SourceError):
+        OfflineSource(tmp_path / "empty", cache_dir=tmp_path)
+
+
+def test_online_and_offline_agree(
+    tmp_path: Path,
+    osv_server: Callable[..., OsvServer],
+    fast_client: Callable[..., OsvClient],
+) -> None:
+    live = [r for r in RECORDS if not r.get("withdrawn")]
+    srv = osv_server(live)
+    online = found(fast_client(srv.url), QUERIES)
+    dump = write_zip(tmp_path / "all.zip", live)
+    offline = found(OfflineSource(dump, cache_dir=tmp_path), QUERIES)
+    assert online == offline == EXPECTED
