@@ -298,6 +298,7 @@ class Verdict:
     fail_on: Severity = Severity.HIGH
     deciding: tuple[str, ...] = ()  # fingerprints of the findings that failed the gate
     reasons: tuple[str, ...] = ()
+    fixed: tuple[Finding, ...] = ()  # in the baseline, gone now
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ def decide(
         fail_on=fail_on,
         deciding=tuple(f.fingerprint for f in deciding),
         reasons=tuple(reasons),
+        fixed=tuple(fixed),
     )
 
 

@@ -74,6 +74,7 @@ def result_json(result: ScanResult) -> dict[str, Any]:
             "fail_on": result.verdict.fail_on.value,
             "deciding": list(result.verdict.deciding),
             "reasons": list(result.verdict.reasons),
+            "fixed": [finding_json(f) for f in result.verdict.fixed],
         },
         "coverage": None
         if cov is None
