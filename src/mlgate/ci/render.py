@@ -58,6 +58,13 @@ def yaml_quote(value: object) -> str:
     return json.dumps("" if value is None else str(value), ensure_ascii=False)
 
 
+def github_quote(value: object) -> str:
+    """:func:`yaml_quote`, and ``${{`` kept literal: GitHub evaluates it in every string."""
+    if isinstance(value, str) and not isinstance(value, Raw):
+        value = value.replace("${{", "${{ '${{' }}")
+    return yaml_quote(value)
+
+
 def groovy_quote(value: object) -> str:
     """A Groovy single-quoted string: no ``${}`` interpolation, backslash and quote escaped."""
     if isinstance(value, Raw):
@@ -88,7 +95,11 @@ def groovy_multiline(value: str) -> Raw:
 
 @cache
 def environment(language: str) -> jinja2.Environment:
-    finalize: Callable[[object], str] = yaml_quote if language == "yaml" else groovy_quote
+    finalize: Callable[[object], str] = {
+        "yaml": yaml_quote,
+        "github": github_quote,
+        "groovy": groovy_quote,
+    }[language]
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("mlgate.ci", "templates"),
         finalize=finalize,
@@ -113,7 +124,7 @@ def _render(platform: Platform, options: CiOptions) -> str:
     if platform is Platform.GITLAB:
         return environment("yaml").get_template("gitlab.yml.j2").render(gitlab_context(options))
     if platform is Platform.GITHUB:
-        return environment("yaml").get_template("github.yml.j2").render(github_context(options))
+        return environment("github").get_template("github.yml.j2").render(github_context(options))
     return environment("groovy").get_template("Jenkinsfile.j2").render(jenkins_context(options))
 
 

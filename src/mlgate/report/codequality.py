@@ -51,7 +51,7 @@ def issues(result: ScanResult) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for finding in result.findings:
-        if finding.kind == "vulnerability" or finding.suppressed:
+        if finding.advisory is not None or finding.suppressed:
             continue
         if finding.fingerprint in seen:  # GitLab drops issues whose fingerprint repeats
             continue
