@@ -95,6 +95,16 @@ class Policy:
     baseline: Path | None = None
 
 
+class _PolicyLoader(yaml.SafeLoader):
+    """Safe loader that keeps dates as text: the schema checks them, a bad one is reported."""
+
+
+_PolicyLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp",
+    lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
+)
+
+
 @cache
 def policy_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) shipped with the package."""
@@ -212,7 +222,7 @@ def _read_yaml(path: Path, display: str) -> tuple[Any, yaml.Node | None]:
     try:
         text = raw.decode("utf-8-sig")
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_PolicyLoader)  # a SafeLoader subclass
     except UnicodeDecodeError as exc:
         raise PolicyError(f"{display}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
@@ -313,7 +323,7 @@ def parse_policy_text(text: str, display: str = "policy") -> Policy:
     """Validate and build a policy from YAML text (used by tests and the README check)."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = _plain(yaml.safe_load(text))
+        data = _plain(yaml.load(text, Loader=_PolicyLoader))
     except yaml.YAMLError as exc:
         raise PolicyError(f"{display}: not valid YAML: {exc}") from None
     return _build(data, display, node)
