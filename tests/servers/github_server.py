@@ -278,7 +278,9 @@ class GitHubServer(ThreadingHTTPServer):
         return f"http://{host!s}:{port}{PREFIX}"
 
     def __enter__(self) -> GitHubServer:
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

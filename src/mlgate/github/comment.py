@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from github import Github, GithubException
 from github.IssueComment import IssueComment
 
+from github import Github, GithubException
 from mlgate.options import CommentMode
 from mlgate.report.markdown import MARKER
 
@@ -39,7 +39,7 @@ def own_login(gh: Github) -> str:
 
 def find_sticky(gh: Github, repository: str, number: int, login: str) -> IssueComment | None:
     """Our earlier comment: carries the marker AND was written by us (anyone can paste a marker)."""
-    issue = gh.get_repo(repository, lazy=True).get_issue(number)
+    issue = gh.get_repo(repository).get_issue(number)
     for comment in issue.get_comments():
         user = comment.user
         if user is not None and user.login == login and MARKER in (comment.body or ""):
@@ -74,6 +74,6 @@ def sync_comment(
         return CommentOutcome("skipped", reason="passed and comment: on-failure")
     if not failing and delete_when_clean:
         return CommentOutcome("skipped", reason="passed and nothing to delete")
-    issue = gh.get_repo(repository, lazy=True).get_issue(number)
+    issue = gh.get_repo(repository).get_issue(number)
     created = issue.create_comment(body)
     return CommentOutcome("created", created.id, created.html_url)
