@@ -22,6 +22,7 @@ from mlgate.model import (
 from mlgate.options import ScanOptions
 from mlgate.report.cyclonedx import ROOT_REF, render
 
+VALIDATOR = JsonStrictValidator(SchemaVersion.V1_6)
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 
@@ -136,7 +137,7 @@ def result(components: tuple[Component, ...] = ()) -> ScanResult:
 
 def sbom(res: ScanResult, *, reproducible: bool = True) -> dict[str, Any]:
     text = render(res, ScanOptions(root=Path("."), reproducible=reproducible))
-    errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    errors = VALIDATOR.validate_str(text)
     assert errors is None, errors
     data: dict[str, Any] = json.loads(text)
     return data
@@ -166,8 +167,8 @@ def test_every_kind_is_schema_valid_with_types_purls_hashes_scopes() -> None:
     assert tf["hashes"] == [{"alg": "SHA-256", "content": SHA}]
     assert tf["licenses"] == [{"license": {"id": "Apache-2.0"}}]
     assert tf["evidence"]["occurrences"] == [
-        {"line": 10, "location": "poetry.lock"},
-        {"line": 2, "location": "requirements.txt"},
+        {"bom-ref": f"{tf['bom-ref']}#occurrence-0", "line": 10, "location": "poetry.lock"},
+        {"bom-ref": f"{tf['bom-ref']}#occurrence-1", "line": 2, "location": "requirements.txt"},
     ]
     assert comps["pkg:pypi/requests@2.31.0"]["scope"] == "required"
     assert comps["pkg:pypi/pytest@8.2.0"]["scope"] == "optional"

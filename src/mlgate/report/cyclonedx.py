@@ -114,11 +114,20 @@ def _purl(comp: Component) -> tuple[PackageURL | None, list[tuple[str, str]]]:
         return None, [("purl", comp.purl)]
 
 
-def _occurrences(locations: Iterable[Location]) -> list[Occurrence]:
+def _occurrences(ref: str, locations: Sequence[Location]) -> list[Occurrence]:
+    """One occurrence per declaration, in the inventory's order.
+
+    The library orders occurrences by their bom-ref first, and occurrences without one compare
+    as neither smaller nor larger (their order would follow memory addresses); a numbered
+    bom-ref keeps the output byte-identical from run to run.
+    """
+    width = len(str(len(locations)))
     occ = []
-    for loc in locations:
+    for i, loc in enumerate(locations):
         where = f"{loc.path}!{loc.member}" if loc.member else loc.path
-        occ.append(Occurrence(location=where, line=loc.line))
+        occ.append(
+            Occurrence(bom_ref=f"{ref}#occurrence-{i:0{width}d}", location=where, line=loc.line)
+        )
     return occ
 
 
@@ -155,8 +164,8 @@ def _unique_refs(components: Sequence[Component]) -> list[str]:
 def dependency_graph(components: Sequence[Component], refs: Sequence[str]) -> dict[str, set[str]]:
     """bom-ref -> bom-refs it depends on, from the ``depends_on`` names lockfiles give.
 
-    A name resolves to the component of the same ecosystem and name declared in the same file;
-    failing that, to the only component of that name in the inventory.
+    A name resolves to the component of the same ecosystem and name declared in the same file
+    (the pinned ones when there are both); failing that, to the only component of that name.
     """
     by_name: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, comp in enumerate(components):
@@ -172,7 +181,10 @@ def dependency_graph(components: Sequence[Component], refs: Sequence[str]) -> di
             same_file = [
                 j for j in candidates if files & {loc.path for loc in components[j].declared_in}
             ]
-            chosen = same_file or (candidates if len(candidates) == 1 else [])
+            # Edges come from lockfiles, which pin: a declared range of the same name in a
+            # manifest that also declares this package is not what the lock resolved.
+            pinned = [j for j in same_file if components[j].pinned]
+            chosen = pinned or same_file or (candidates if len(candidates) == 1 else [])
             graph[refs[i]].update(refs[j] for j in chosen if j != i)
     return graph
 
@@ -239,7 +251,7 @@ def build_bom(result: ScanResult, options: ScanOptions) -> Bom:
             hashes=hashes,
             licenses=_licenses(comp.licenses),
             properties=_properties(comp, [*bad_hashes, *bad_purl]),
-            evidence=ComponentEvidence(occurrences=_occurrences(comp.declared_in))
+            evidence=ComponentEvidence(occurrences=_occurrences(ref, comp.declared_in))
             if comp.declared_in
             else None,
         )
