@@ -1,0 +1,91 @@
+"""The three configs run the same image with the same command line and the same values."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import yaml
+
+from mlgate.ci.options import SCAN_COMMAND, CiOptions, GitLabKind, Platform, parse_options
+from mlgate.ci.render import render
+from mlgate.cli import build_parser, options_from_args
+from mlgate.model import Severity
+from tests.ci import extract
+
+SETTINGS = [
+    "policy=conf/it's a policy.yml",
+    "osv_url=https://osv-mirror.example",
+    "osv_db=",
+    "extra_args=--no-dev --exclude=tests",
+    "mr_note=true",
+]
+
+
+def _configs(opts: CiOptions) -> dict[str, tuple[str, dict[str, str], str]]:
+    """platform -> (image, environment, mlgate command line) as each platform would run it."""
+    out: dict[str, tuple[str, dict[str, str], str]] = {}
+    for kind in GitLabKind:
+        text = render(Platform.GITLAB, replace(opts, gitlab_kind=kind))
+        config = extract.gitlab_config(text)
+        env, script = extract.gitlab_job(text)
+        commands = [line for line in script if line.startswith("mlgate ")]
+        assert len(commands) == 1
+        out[f"gitlab-{kind}"] = (config["mlgate"]["image"]["name"], env, commands[0])
+    text = render(Platform.GITHUB, opts)
+    env, run = extract.github_job(text)
+    out["github"] = (yaml.safe_load(text)["jobs"]["mlgate"]["container"]["image"], env, run)
+    text = render(Platform.JENKINS, opts)
+    env, steps = extract.jenkins_job(text)
+    env.pop("MLGATE_LOG_FLAGS")  # GitLab derives it from SECURE_LOG_LEVEL in the script
+    image = text.split("image '", 1)[1].split("'", 1)[0]
+    out["jenkins"] = (image, env, extract.one_line(steps[0]))
+    return out
+
+
+def test_same_image_environment_and_command() -> None:
+    opts = parse_options({}, SETTINGS)
+    configs = _configs(opts)
+    assert set(configs) == {"gitlab-component", "gitlab-template", "github", "jenkins"}
+    for name, (image, env, command) in configs.items():
+        assert image == opts.image, name
+        assert env == opts.env(), name
+        assert command == SCAN_COMMAND, name
+
+
+def test_same_argv_through_a_real_shell() -> None:
+    """Each platform's command, expanded by sh with its own environment, gives one argv; and
+    mlgate's own parser reads that argv back as the options that were rendered."""
+    opts = parse_options({"fail_on": "medium", "path": "services/my api"}, SETTINGS)
+    argvs = {
+        name: extract.shell_argv([command], env)
+        for name, (_, env, command) in _configs(opts).items()
+    }
+    first = next(iter(argvs.values()))
+    assert all(argv == first for argv in argvs.values()), argvs
+    assert first[:2] == ["scan", "services/my api"]
+    args = build_parser().parse_args(first)
+    scan = options_from_args(args)
+    assert str(scan.root) == "services/my api"
+    assert scan.fail_on is Severity.MEDIUM
+    assert str(scan.policy) == "conf/it's a policy.yml"
+    assert scan.osv_url == "https://osv-mirror.example"
+    assert scan.osv_db is None
+    assert scan.no_dev is True
+    assert scan.exclude == ("tests",)
+    assert str(scan.gitlab_report) == opts.gitlab_report
+    assert scan.gitlab_report_version == opts.gitlab_report_version
+    assert str(scan.codequality) == opts.codequality
+    assert str(scan.markdown) == "mlgate.md"
+    assert (str(scan.sbom), str(scan.sarif), str(scan.json)) == (opts.sbom, opts.sarif, opts.json)
+
+
+@pytest.mark.parametrize(
+    ("level", "flags"), [("debug", ["-vv"]), ("info", ["-v"]), ("error", ["-q"]), ("", [])]
+)
+def test_gitlab_secure_log_level(level: str, flags: list[str]) -> None:
+    text = render(Platform.GITLAB, parse_options({}))
+    env, script = extract.gitlab_job(text)
+    argv = extract.shell_argv(script, env, {"SECURE_LOG_LEVEL": level})
+    assert argv[: len(flags) + 1] == [*flags, "scan"]
+    assert build_parser().parse_args(argv).command == "scan"
