@@ -6,9 +6,11 @@ TFRecord, protocol 0 pickles); a pickle named ``notes.txt`` is still a pickle.
 
 from __future__ import annotations
 
+import lzma
 import re
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
@@ -77,6 +79,38 @@ def _onnx_like(head: bytes) -> bool:
         and head[1] < 0x20
         and head[2] in (0x12, 0x1A, 0x22, 0x2A, 0x3A, 0x42)
     )
+
+
+_INNER_MAGICS = (b"\x93NUMPY", b"PK\x03\x04", b"ustar")
+
+
+def _plausible_inner(out: bytes) -> bool:
+    """Decompressed bytes that start like something worth scanning."""
+    if len(out) >= 2 and out[0] == 0x80 and 2 <= out[1] <= 5:
+        return True
+    return out.startswith(_INNER_MAGICS) or (len(out) >= 262 and out[257:262] == b"ustar")
+
+
+def _zlib_stream(head: bytes) -> bool:
+    """A raw zlib stream (joblib's zlib compression) whose content starts like a model."""
+    if len(head) < 3 or head[0] & 0x0F != 8 or (head[0] * 256 + head[1]) % 31:
+        return False
+    try:
+        out = zlib.decompressobj().decompress(head, 512)
+    except zlib.error:
+        return False
+    return _plausible_inner(out)
+
+
+def _lzma_alone(head: bytes) -> bool:
+    """The legacy .lzma container (joblib's 'lzma' compression): properties byte 0x5d."""
+    if len(head) < 13 or head[0] != 0x5D or head[1] != 0x00:
+        return False
+    try:
+        out = lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(head, 512)
+    except lzma.LZMAError:
+        return False
+    return _plausible_inner(out)
 
 
 def classify_zip_names(names: list[str]) -> str:
@@ -159,6 +193,10 @@ def sniff(head: bytes, name: str, size: int, path: Path | None = None) -> Sniffe
         return Sniffed("bz2", FormatKind.ARCHIVE)
     if head.startswith(b"\xfd7zXZ\x00"):
         return Sniffed("xz", FormatKind.ARCHIVE)
+    if _zlib_stream(head):
+        return Sniffed("zlib", FormatKind.ARCHIVE)
+    if _lzma_alone(head):
+        return Sniffed("lzma", FormatKind.ARCHIVE)
     if (
         ext in {".joblib", ".pkl", ".z"}
         and head[:1] == b"x"
