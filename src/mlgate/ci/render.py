@@ -22,11 +22,11 @@ from mlgate.model import Severity
 
 # Actions pinned by commit (the tag is only a comment): a moved tag cannot change the workflow.
 GITHUB_ACTIONS = {
-    "checkout": "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683",  # v4.2.2
+    "checkout": "actions/checkout@34e114876b0b11c390a56381ad16ebd13914f8d5",
     "upload_sarif": "github/codeql-action/upload-sarif@5d4e8d1aca955e8d8589aabd499c5cae939e33c7",
     "upload_artifact": "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02",
 }
-GITHUB_ACTION_TAGS = {"checkout": "v4.2.2", "upload_sarif": "v4.31.9", "upload_artifact": "v4.6.2"}
+GITHUB_ACTION_TAGS = {"checkout": "v4.3.1", "upload_sarif": "v4.31.9", "upload_artifact": "v4.6.2"}
 
 # warnings-ng reads SARIF levels as severities: error -> ERROR, warning -> NORMAL, note -> LOW.
 # mlgate writes critical/high as error, medium as warning, low/info as note.
