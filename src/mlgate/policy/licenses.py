@@ -61,6 +61,7 @@ DEPS_DEV_SYSTEMS = {
 DEPS_DEV_TIMEOUT = 10.0
 DEPS_DEV_WORKERS = 8
 DEPS_DEV_RETRIES = 2
+DEPS_DEV_BACKOFF = 0.5  # seconds before the first retry; doubled after each
 CACHE_TTL_SECONDS = 30 * 24 * 3600
 
 # Trove classifiers and common free-text spellings -> SPDX ids.
@@ -284,10 +285,15 @@ def is_metadata_file(relpath: str) -> bool:
 
 
 def _version_key(version: str) -> str:
+    """PEP 440 identity: ``1.0`` and ``1.0.0`` are the same version."""
     try:
-        return str(Version(version))
+        v = Version(version)
     except InvalidVersion:
         return version
+    release = list(v.release)
+    while len(release) > 1 and release[-1] == 0:
+        release.pop()
+    return repr((v.epoch, tuple(release), v.pre, v.post, v.dev, v.local))
 
 
 def tree_licenses(
@@ -355,8 +361,16 @@ class DepsDevClient:
     taken for "no license".
     """
 
-    def __init__(self, base_url: str, cache_dir: Path | None, *, timeout: float = DEPS_DEV_TIMEOUT):
+    def __init__(
+        self,
+        base_url: str,
+        cache_dir: Path | None,
+        *,
+        timeout: float = DEPS_DEV_TIMEOUT,
+        backoff: float = DEPS_DEV_BACKOFF,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.backoff = backoff
         self.cache_dir = cache_dir
         self.timeout = timeout
         self.requests = 0
@@ -411,7 +425,7 @@ class DepsDevClient:
         error = "no answer"
         for attempt in range(DEPS_DEV_RETRIES + 1):
             if attempt:
-                time.sleep(0.2 * 2**attempt)
+                time.sleep(self.backoff * 2 ** (attempt - 1))
             with self._lock:
                 self.requests += 1
             try:
