@@ -39,5 +39,30 @@ test: lint pytest
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH)
 
+# Validators the tests run that are not Python packages: npm packages into .tools/, Debian
+# packages through apt-get (when root, as in CI). Best effort: a tool that cannot be installed
+# makes the tests that need it skip with a message. Append to these lists for more tools.
+NPM_TOOLS += gitlab-ci-local@4.73.0 npm-groovy-lint@16.2.0
+APT_TOOLS += groovy rsync
+
+tools:
+	@mkdir -p .tools; missing=""; \
+	for spec in $(NPM_TOOLS); do name=$${spec%@[0-9]*}; \
+	  test -x ".tools/node_modules/.bin/$${name##*/}" || missing="$$missing $$spec"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  npm install --prefix .tools --no-audit --no-fund $$missing \
+	  || echo "warning: npm install$$missing failed: the tests that need them will skip"; \
+	else echo "warning: npm not found: tests needing$$missing will skip"; fi
+	@missing=""; for cmd in $(APT_TOOLS); do \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+	    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	         apt-get install -y -qq --no-install-recommends $$missing; }; } >/dev/null \
+	  || echo "warning: apt-get install$$missing failed: the tests that need them will skip"; \
+	else echo "warning: not root or no apt-get: tests needing$$missing will skip"; fi
+
 clean:
 	rm -rf $(VENV) out .bench .tools
