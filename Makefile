@@ -28,10 +28,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples entrypoint.py
 	$(BIN)/ruff format --check src tests bench examples entrypoint.py
 	$(BIN)/mypy --strict src
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/actionlint .github/workflows/*.yml
+	$(BIN)/zizmor --offline --quiet action.yml .github/workflows
+	$(BIN)/hadolint Dockerfile
 
 typecheck: lint
 
-pytest: $(STAMP)
+pytest: $(STAMP) tools
 	$(BIN)/python -m pytest -q
 
 test: lint pytest
@@ -43,6 +48,7 @@ bench: $(STAMP)
 # packages through apt-get (when root, as in CI). Best effort: a tool that cannot be installed
 # makes the tests that need it skip with a message. Append to these lists for more tools.
 NPM_TOOLS += gitlab-ci-local@4.73.0 npm-groovy-lint@16.2.0
+NPM_TOOLS += @microsoft/sarif-multitool@5.7.0
 APT_TOOLS += groovy rsync
 
 tools:
