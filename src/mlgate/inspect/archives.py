@@ -42,7 +42,7 @@ RULE_TRAVERSAL = "MLG-ARCHIVE-TRAVERSAL"
 RULE_ENCRYPTED = "MLG-ARCHIVE-ENCRYPTED"
 RULE_BOMB = "MLG-ARCHIVE-BOMB"
 RULE_MALFORMED = "MLG-ARCHIVE-MALFORMED"
-RULE_UNSCANNED = "MLG-MODEL-UNSCANNED"
+RULE_EXTRA = "MLG-MODEL-EXTRA-MISSING"
 
 CHUNK = 1024 * 1024
 SNIFF_BYTES = 4096
@@ -608,12 +608,26 @@ def scan_zip(
                 trigger="members",
             )
         plans: list[tuple[ZipEntry, ZipLocal | None]] = []
+        limits = ctx.limits
+        declared = sum(e.usize for e in reader.entries)
+        if declared > limits.max_total_bytes:
+            yield _bomb(target, "", f"{declared} bytes declared in total")
+            return
         for entry in reader.entries:
             ctx.check_time()
             why = traversal(entry.name)
             if why:
                 yield _traversal_finding(target, entry.name, why)
             if entry.is_dir:
+                continue
+            if entry.usize > limits.bomb_min_bytes and entry.usize > limits.max_ratio * max(
+                entry.csize, 1
+            ):
+                yield _bomb(
+                    target,
+                    entry.name,
+                    f"{entry.usize} bytes declared out of {entry.csize} compressed",
+                )
                 continue
             try:
                 loc: ZipLocal | None = reader.local(entry)
@@ -679,6 +693,19 @@ def scan_zip(
             yield from _quiet_pickle(child, ctx)
         else:
             yield from ctx.scan_nested(child)
+
+
+def _bomb(target: ScanTarget, member: str, what: str) -> Finding:
+    where = f"member {member!r}" if member else "archive"
+    return model_finding(
+        RULE_BOMB,
+        Severity.HIGH,
+        f"decompression bomb: zip {where}: {what}; an extractor would exhaust disk or memory "
+        "(not inspected further)",
+        target,
+        trigger=f"bomb:{member}"[:200],
+        fix="do not extract this archive; rebuild it from trusted sources",
+    )
 
 
 def _quiet_pickle(child: ScanTarget, ctx: ScanContext) -> Iterator[Finding]:
@@ -857,7 +884,7 @@ def scan_7z(target: ScanTarget, ctx: ScanContext) -> Iterator[Finding]:
         import py7zr
     except ImportError:
         yield model_finding(
-            RULE_UNSCANNED,
+            RULE_EXTRA,
             Severity.INFO,
             "7z archive not inspected: install mlgate[sevenzip]",
             target,

@@ -193,6 +193,7 @@ class PickleWalk:
     opcodes: int = 0
     trailing_error: str | None = None  # a follow-on pickle broke (the first one was fine)
     protocol: int = 0
+    value: Any = None  # the symbolic object the last complete pickle loads
 
 
 # ---------------------------------------------------------------------------------------------
@@ -592,6 +593,10 @@ class PickleMachine:
             "cloudpickle.loads",
         ):
             for arg in args[:1]:
+                # the same bytes may have been queued as a guess; the loader call wins
+                self.walk.nested = [
+                    nb for nb in self.walk.nested if nb.data is not arg and nb.blob is not arg
+                ]
                 if isinstance(arg, bytes):
                     self.walk.nested.append(
                         NestedBytes(f"{name} argument", pos, arg, None, quiet=False, via=name)
@@ -959,7 +964,7 @@ def walk_pickles(
     machine = PickleMachine(reader, walk, check=check)
     while True:
         try:
-            machine.run_one(build_hook)
+            walk.value = machine.run_one(build_hook)
         except Malformed as exc:
             if walk.pickles == 0:
                 walk.error = str(exc)
