@@ -114,7 +114,9 @@ class ReduceTo:
 # ---- torch containers ---------------------------------------------------------------------
 
 
-def rewrite_zip(src: bytes, replace: dict[str, bytes], add: dict[str, bytes] | None = None) -> bytes:
+def rewrite_zip(
+    src: bytes, replace: dict[str, bytes], add: dict[str, bytes] | None = None
+) -> bytes:
     """Copy a zip, replacing some members' bytes and adding others (stored, like torch)."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(src)) as zin, zipfile.ZipFile(out, "w") as zout:
@@ -189,9 +191,7 @@ def legacy_tar(pickle_member: bytes, storages_member: bytes | None = None) -> by
     members = {
         "sys_info": pickle.dumps({"protocol_version": 1000, "little_endian": True}, protocol=2),
         "pickle": pickle_member,
-        "storages": storages_member
-        if storages_member is not None
-        else pickle.dumps(0, protocol=2),
+        "storages": storages_member if storages_member is not None else pickle.dumps(0, protocol=2),
         "tensors": pickle.dumps(0, protocol=2),
     }
     return tar_bytes(members)

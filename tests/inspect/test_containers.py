@@ -163,7 +163,7 @@ def test_legacy_stacked_with_payload_object(tmp_path: Path) -> None:
 
 
 def test_legacy_stacked_with_payload_in_storage_keys(tmp_path: Path) -> None:
-    """Technique: payload in the 5th pickle (storage keys) - scanners that read one pickle miss it."""
+    """Technique: payload in the 5th pickle (storage keys), missed when only one is read."""
     data = s.legacy_stack(pickle.dumps({"w": 1}, protocol=2), PAYLOAD)
     assert _exec(scan(s.write(tmp_path / "old.pt", data))) == {"os.system"}
 
@@ -223,9 +223,7 @@ def test_7z_wrapped_torch_checkpoint(tmp_path: Path, state_dict_zip: bytes) -> N
     assert hit and hit[0].location.member == "models/model.pt!archive/data.pkl"
 
 
-def test_7z_without_the_extra_is_reported(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_7z_without_the_extra_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without py7zr a 7z archive is an info finding naming the extra, never silence."""
     py7zr = pytest.importorskip("py7zr")
     path = tmp_path / "bundle.7z"
@@ -260,7 +258,9 @@ def test_sklearn_pipeline_pickle_is_clean(tmp_path: Path, pipeline: object) -> N
 
 
 @pytest.mark.parametrize("compress", [0, 3, ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3)])
-def test_sklearn_pipeline_joblib_is_clean(tmp_path: Path, pipeline: object, compress: object) -> None:
+def test_sklearn_pipeline_joblib_is_clean(
+    tmp_path: Path, pipeline: object, compress: object
+) -> None:
     """joblib raw (array bytes inside the pickle stream) and every compressor."""
     path = tmp_path / "model.joblib"
     joblib.dump(pipeline, path, compress=compress)

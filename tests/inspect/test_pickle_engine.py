@@ -280,9 +280,7 @@ def test_extension_registry_code_is_unresolved(tmp_path: Path) -> None:
     """Technique: EXT1 - the global comes from copyreg's extension registry, not the file."""
     data = s.P2 + b"\x82\x07" + s.EMPTY_TUPLE + s.REDUCE + s.STOP
     findings = _scan_bytes(tmp_path, data)
-    assert [f.severity for f in findings if f.rule_id == "MLG-PICKLE-UNRESOLVED"] == [
-        Severity.HIGH
-    ]
+    assert [f.severity for f in findings if f.rule_id == "MLG-PICKLE-UNRESOLVED"] == [Severity.HIGH]
 
 
 # ---- protocol 0 text opcodes ----------------------------------------------------------------
@@ -428,9 +426,7 @@ def test_truncated_after_payload_reports_both(tmp_path: Path) -> None:
     data = s.call("os", "system", "id")[:-1]  # STOP missing
     findings = _scan_bytes(tmp_path, data)
     assert _triggers(findings, "MLG-PICKLE-EXEC") == {"os.system"}
-    assert [f.severity for f in findings if f.rule_id == "MLG-PICKLE-MALFORMED"] == [
-        Severity.HIGH
-    ]
+    assert [f.severity for f in findings if f.rule_id == "MLG-PICKLE-MALFORMED"] == [Severity.HIGH]
 
 
 @pytest.mark.parametrize(
@@ -520,7 +516,7 @@ BENIGN = [
     collections.Counter("hello"),
     collections.defaultdict(list, {"a": [1]}),
     collections.deque([1, 2]),
-    datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+    datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
     datetime.date(2024, 1, 2),
     datetime.timedelta(days=3),
     {1, 2, 3},
