@@ -344,3 +344,12 @@ def test_deeply_nested_source_does_not_crash(tmp_path: Path) -> None:
     (tmp_path / "deep.py").write_text("import torch\nx = " + "[" * 5000 + "]" * 5000 + "\n")
     out = scan_code(tmp_path, ["deep.py"])
     assert out.findings == [] and len(out.warnings) == 1
+
+
+def test_scanned_code_warnings_are_not_ours_to_print() -> None:
+    import warnings
+
+    code = 'import re, torch\nPAT = "\\d+"\ntorch.load("w.pt")\n'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [f.rule_id for f in scan(code).findings] == [RULE_TORCH_LOAD]

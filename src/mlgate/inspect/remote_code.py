@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ from mlgate.model import (
 )
 
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024  # outputs (images) make notebooks large
 MAX_LITERAL_SHOWN = 200
 KIND = "provenance"
 
@@ -571,7 +573,10 @@ def scan_source(
     line_offset: int = 0,
 ) -> CodeScan:
     """Scan one Python source text. Raises ``SyntaxError``/``ValueError`` when it does not parse."""
-    tree = ast.parse(text, filename=relpath)
+    with warnings.catch_warnings():
+        # Invalid escape sequences and the like in scanned code are not our warnings to print.
+        warnings.simplefilter("ignore")
+        tree = ast.parse(text, filename=relpath)
     return _FileScanner(relpath, member, unpinned_severity, line_offset).scan(tree)
 
 
@@ -593,17 +598,18 @@ def scan_file(
 ) -> CodeScan:
     """Scan one ``.py`` or ``.ipynb`` file of the tree; problems become warnings."""
     out = CodeScan(files=1)
+    bound = MAX_NOTEBOOK_BYTES if relpath.endswith(".ipynb") else MAX_SOURCE_BYTES
     try:
         with (root / relpath).open("rb") as fh:
-            raw = fh.read(MAX_SOURCE_BYTES + 1)
+            raw = fh.read(bound + 1)
     except OSError as exc:
         out.warnings.append(ScanWarning(relpath, f"not readable: {exc.strerror}", code="code"))
         return out
-    if len(raw) > MAX_SOURCE_BYTES:
+    if len(raw) > bound:
         out.warnings.append(
             ScanWarning(
                 relpath,
-                f"larger than {MAX_SOURCE_BYTES} bytes; not scanned for remote models",
+                f"larger than {bound} bytes; not scanned for remote models",
                 code="code",
             )
         )
