@@ -195,3 +195,10 @@ def test_github_workflow_validates(tmp_path: Path) -> None:
     proc = subprocess.run([str(actionlint), str(wf)], capture_output=True, text=True, timeout=60)
     print("actionlint:", proc.returncode, proc.stdout, proc.stderr)
     assert proc.returncode == 0, proc.stdout
+    zizmor = venv_tool("zizmor")
+    proc = subprocess.run(
+        [str(zizmor), "--offline", str(wf)], capture_output=True, text=True, timeout=60
+    )
+    print("zizmor:", proc.returncode, proc.stdout, proc.stderr)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings" in proc.stdout + proc.stderr
