@@ -177,3 +177,12 @@ def test_hard_limit_truncates_with_a_note() -> None:
     text = render_markdown(sample_result(), links=LINKS, limit=600)
     assert len(text) <= 600
     assert text.rstrip().endswith("SARIF and JSON files of the run.")
+
+
+def test_long_verdict_reasons_are_capped() -> None:
+    base = sample_result()
+    reasons = tuple(f"reason {i}" for i in range(10))
+    result = replace(base, verdict=replace(base.verdict, reasons=reasons))
+    text = render_markdown(result, links=LINKS)
+    assert "- reason 2" in text and "- reason 3" not in text
+    assert "…and 7 more" in text
