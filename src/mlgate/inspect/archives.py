@@ -85,6 +85,7 @@ class BoundedDecompress(io.RawIOBase):
         self.consumed = 0
         self.produced = 0
         self.done = False
+        self.truncated = False
 
     def readable(self) -> bool:
         return True
@@ -122,8 +123,9 @@ class BoundedDecompress(io.RawIOBase):
             if not data:
                 tail = getattr(self.dec, "unconsumed_tail", b"")
                 if not tail:
-                    if not getattr(self.dec, "eof", True):
-                        raise EOFError("compressed stream ends early")
+                    # a truncated stream ends here: what came before is still scanned, and
+                    # the content parser reports the cut (a loader fails at the same point)
+                    self.truncated = not getattr(self.dec, "eof", True)
                     self.done = True
                     break
                 data = b""

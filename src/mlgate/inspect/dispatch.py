@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from mlgate.formats import FormatKind, Sniffed, classify_zip_names, sniff
 from mlgate.inspect.interface import (
@@ -128,13 +128,18 @@ def scan_target(target: ScanTarget, ctx: ScanContext) -> list[Finding]:
     """Scan one target with the scanner of its format (sniffing it first when unknown)."""
     load_scanners()
     findings: list[Finding] = []
+    spools: list[Any] = []
     try:
         ctx.check_time()
         if not target.format:
             with target.open() as fh:
                 found = sniff_stream(fh, _member_name(target), target.size)
+                seekable = fh.seekable()
             if found is None or found.kind in (FormatKind.DATA,):
                 return findings
+            if found.format == "zip" and not seekable:
+                # a zip inside a compressed stream: zip readers need random access
+                target, found = _spooled(target, ctx, spools)
             target = ScanTarget(
                 target.relpath, found.format, target.size, target.open, target.member
             )
@@ -167,7 +172,23 @@ def scan_target(target: ScanTarget, ctx: ScanContext) -> list[Finding]:
             findings.append(finding)  # noqa: PERF402 - keep what came before a failure
     except Exception as exc:  # every failure is a finding on this target; the scan goes on
         findings.append(_error_finding(target, exc))
+    finally:
+        for spool in spools:
+            spool.close()
     return findings
+
+
+def _spooled(target: ScanTarget, ctx: ScanContext, spools: list[Any]) -> tuple[ScanTarget, Sniffed]:
+    from mlgate.inspect.archives import Spool
+
+    with target.open() as fh:
+        spool = Spool(fh, ctx)
+    spools.append(spool)
+    with spool.open() as fh:
+        found = sniff_stream(fh, _member_name(target), spool.size) or Sniffed(
+            "zip", FormatKind.ARCHIVE
+        )
+    return ScanTarget(target.relpath, "", spool.size, spool.open, target.member), found
 
 
 @dataclass

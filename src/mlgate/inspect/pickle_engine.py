@@ -20,7 +20,9 @@ from __future__ import annotations
 import _compat_pickle
 import codecs
 import contextlib
+import lzma
 import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -218,6 +220,13 @@ class _Reader:
     def pos(self) -> int:
         return self.base + self.i
 
+    def _raw(self, n: int) -> bytes:
+        try:
+            return self.fh.read(n)
+        except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+            # a damaged compressed container: the pickle ends here for a loader as well
+            raise Truncated(f"the stream cannot be read past offset {self.pos}: {exc}") from exc
+
     def _fill(self, need: int) -> bool:
         """Make at least ``need`` bytes available from ``i``; False at end of stream."""
         avail = len(self.buf) - self.i
@@ -228,9 +237,9 @@ class _Reader:
             want = min(want, self.limit - (self.base + len(self.buf)))
             if want <= 0:
                 return False
-        data = self.fh.read(want)
+        data = self._raw(want)
         while data and len(self.buf) - self.i + len(data) < need:
-            more = self.fh.read(want)
+            more = self._raw(want)
             if not more:
                 break
             data += more
@@ -295,7 +304,7 @@ class _Reader:
         self.buf = b""
         self.i = 0
         while left > 0:
-            data = self.fh.read(min(CHUNK, left))
+            data = self._raw(min(CHUNK, left))
             if not data:
                 raise Truncated(f"stream ends inside an argument of {n} bytes")
             left -= len(data)
