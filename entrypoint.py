@@ -126,9 +126,10 @@ def main() -> int:
     for name in OUTPUT_INPUTS:
         value = get_input(env, name)
         if value:
-            missing = _first_missing(resolve(workspace, value).resolve(), workspace)
-            if missing is not None:
-                created.append(missing)
+            target = resolve(workspace, value).resolve()
+            if workspace in target.parents:
+                # An existing report is replaced by a new file (written as root): hand it back too.
+                created.append(_first_missing(target, workspace) or target)
 
     from mlgate.cli import main as mlgate_main
 
