@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mlgate.ci.options import CiOptions, Platform, parse_options
-from mlgate.ci.render import QUALITY_GATES, render
+from mlgate.ci.render import QUALITY_GATES, _render, render
 from mlgate.model import Severity
 from tests.ci import extract
 from tests.ci.test_render import GROOVY_INJECTION, SNAPSHOTS
@@ -38,8 +38,9 @@ def test_groovy_parses_and_values_stay_strings(tmp_path: Path) -> None:
     plain = tmp_path / "plain.Jenkinsfile"
     plain.write_text(render(Platform.JENKINS, CiOptions()))
     hostile = tmp_path / "hostile.Jenkinsfile"
-    opts = parse_options({"policy": GROOVY_INJECTION}, ["osv_db=${env.SECRET}"])
-    hostile.write_text(render(Platform.JENKINS, opts))
+    # built directly: the checker refuses `$`, the Groovy quoting must hold on its own
+    opts = CiOptions(policy=GROOVY_INJECTION, osv_db="${env.SECRET}")
+    hostile.write_text(_render(Platform.JENKINS, opts))
     snapshot = SNAPSHOTS / "Jenkinsfile"
     broken = tmp_path / "broken.Jenkinsfile"
     broken.write_text("pipeline { stages { stage('x') { steps { sh 'a' } }\n")

@@ -68,10 +68,17 @@ def test_empty_optional_value_means_unset() -> None:
     assert parse_options({"policy": ""}, ["osv_url="]).policy is None
 
 
-def test_quotes_and_dollars_are_legitimate_in_paths() -> None:
-    """File names may hold quotes, spaces and `$`: they are quoted, not refused."""
-    opts = parse_options({"policy": "conf/it's ${HOME} policy.yml"})
-    assert opts.policy == "conf/it's ${HOME} policy.yml"
+def test_quotes_and_spaces_are_legitimate_in_paths() -> None:
+    """File names may hold quotes, spaces and semicolons: they are quoted, not refused."""
+    opts = parse_options({"policy": 'conf/it\'s a "policy"; v2.yml'})
+    assert opts.policy == 'conf/it\'s a "policy"; v2.yml'
+
+
+@pytest.mark.parametrize("value", ["${env.SECRET}", "$HOME/p.yml", "$[[ inputs.x ]]", "`id`"])
+def test_expansion_syntax_is_refused(value: str) -> None:
+    """Jenkins' environment directive, GitLab and GitHub would each expand these."""
+    with pytest.raises(UsageError, match="which CI systems expand"):
+        parse_options({"policy": value})
 
 
 def test_direct_construction_is_checked_by_render() -> None:

@@ -13,6 +13,7 @@ import yaml
 from mlgate.ci.options import CiOptions, GitLabKind, Platform, parse_options
 from mlgate.ci.render import _render, groovy_quote, render, yaml_quote
 from mlgate.cli import main
+from mlgate.errors import UsageError
 from tests.ci import extract
 from tests.ci.tools import REPO, venv_tool
 
@@ -111,7 +112,9 @@ def test_yaml_key_injection_stays_a_string_github() -> None:
 def test_github_expression_injection_is_kept_literal() -> None:
     """Technique: GitHub Actions expression injection (`${{ }}` is evaluated in any string)."""
     value = "${{ secrets.TOKEN }}/policy.yml"
-    text = render(Platform.GITHUB, parse_options({"policy": value}))
+    with pytest.raises(UsageError):
+        parse_options({"policy": value})  # refused; and the renderer alone keeps it literal:
+    text = _render(Platform.GITHUB, CiOptions(policy=value))
     env, _ = extract.github_job(text)
     assert "${{ secrets" not in text
     # GitHub evaluates `${{ '${{' }}` to the two characters `${{`: the value arrives unchanged
@@ -135,8 +138,11 @@ def test_groovy_quote_round_trips_in_python_reader() -> None:
 
 def test_groovy_code_injection_stays_a_string() -> None:
     """Technique: Groovy string break-out (`'; sh "id"; '`) and GString `${}` interpolation."""
-    opts = parse_options({"policy": GROOVY_INJECTION}, ["osv_db=db'${env.SECRET}"])
-    text = render(Platform.JENKINS, opts)
+    with pytest.raises(UsageError):
+        parse_options({"policy": GROOVY_INJECTION})  # `$` is refused; the quoting alone:
+    assert parse_options({"policy": "x'; sh \"id\"; '"}).policy == "x'; sh \"id\"; '"
+    opts = CiOptions(policy=GROOVY_INJECTION, osv_db="db'${env.SECRET}")
+    text = _render(Platform.JENKINS, opts)
     env, steps = extract.jenkins_job(text)
     assert env["MLGATE_POLICY"] == GROOVY_INJECTION
     assert env["MLGATE_OSV_DB"] == "db'${env.SECRET}"

@@ -194,9 +194,10 @@ def _check_text(name: str, value: str) -> None:
         raise UsageError(f"{name}: {value!r} contains control or line-break characters")
     if value.startswith("-"):
         raise UsageError(f"{name}: {value!r} would be read as an option")
-    if "$[[" in value:
-        # GitLab would interpolate it as a component input
-        raise UsageError(f"{name}: {value!r} contains GitLab's '$[[' input syntax")
+    if "$" in value or "`" in value:
+        # Jenkins' environment directive resolves ${...} even in single-quoted strings, GitLab
+        # expands $VAR and $[[ inputs ]], GitHub evaluates ${{ }}: none of it belongs in a value
+        raise UsageError(f"{name}: {value!r} contains '$' or '`', which CI systems expand")
 
 
 def _check_relative(name: str, value: str, *, allow_dot: bool = False) -> None:
