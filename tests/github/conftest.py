@@ -61,6 +61,7 @@ def make_context(tmp_path: Path, github_server: GitHubServer):  # type: ignore[n
             "GITHUB_OUTPUT": str(tmp_path / "output.txt"),
             "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
             "GITHUB_TOKEN": github_server.state.token,
+            "GITHUB_ACTIONS": "true",
         }
         env.update({k: v for k, v in overrides.items() if isinstance(v, str)})
         return GitHubContext.from_env(env)

@@ -245,3 +245,13 @@ def test_push_event_uploads_without_commenting(
     assert report.upload is not None and report.upload.status == "complete"
     (entry,) = github_server.state.sarifs.values()
     assert entry["body"]["ref"] == "refs/heads/main"
+
+
+def test_outside_actions_the_token_is_not_even_masked_on_screen(
+    github_server: GitHubServer, make_context, client
+) -> None:
+    """An '::add-mask::' line is only swallowed by the runner; on a laptop it would show."""
+    ctx = replace(make_context(), actions=False)
+    report, out = run(ctx, client)
+    assert report.comment is not None and report.comment.action == "created"
+    assert github_server.state.token not in out

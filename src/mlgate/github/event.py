@@ -28,6 +28,7 @@ class GitHubContext:
     output_file: Path | None = None
     summary_file: Path | None = None
     token: str | None = field(default=None, repr=False)  # never in a repr, log or message
+    actions: bool = False  # running under the Actions runner (it reads workflow commands)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GitHubContext:
@@ -54,6 +55,7 @@ class GitHubContext:
             output_file=path("GITHUB_OUTPUT"),
             summary_file=path("GITHUB_STEP_SUMMARY"),
             token=env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or None,
+            actions=env.get("GITHUB_ACTIONS") == "true",
         )
 
     @property

@@ -83,7 +83,8 @@ def publish(
     ctx = context or GitHubContext.from_env()
     stream = out or sys.stdout
     report = PublishReport()
-    if ctx.token:
+    if ctx.token and ctx.actions:
+        # Only the runner swallows this line; anywhere else it would print the token.
         add_mask(ctx.token, stream)
     prefix = source_prefix(result.root)
 
