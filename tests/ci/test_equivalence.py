@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,6 +14,7 @@ from mlgate.ci.render import render
 from mlgate.cli import build_parser, options_from_args
 from mlgate.model import Severity
 from tests.ci import extract
+from tests.ci.tools import REPO
 
 SETTINGS = [
     "policy=conf/it's a policy.yml",
@@ -89,3 +92,49 @@ def test_gitlab_secure_log_level(level: str, flags: list[str]) -> None:
     argv = extract.shell_argv(script, env, {"SECURE_LOG_LEVEL": level})
     assert argv[: len(flags) + 1] == [*flags, "scan"]
     assert build_parser().parse_args(argv).command == "scan"
+
+
+def test_github_action_inputs_give_the_same_scan_options() -> None:
+    """The reusable workflow runs the Docker action instead: the same options passed as action
+    inputs, mapped by the action's own entrypoint, parse to the same scan options."""
+    path = REPO / "entrypoint.py"
+    if not path.is_file():
+        pytest.skip("entrypoint.py is absent")
+    spec = importlib.util.spec_from_file_location("mlgate_action_entrypoint", path)
+    assert spec is not None and spec.loader is not None
+    entrypoint = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entrypoint)
+
+    opts = parse_options({"fail_on": "low", "path": "svc"}, SETTINGS)
+    args = [
+        "--gitlab-report", opts.gitlab_report,
+        "--gitlab-report-version", opts.gitlab_report_version,
+        "--codequality", opts.codequality,
+        *opts.extra_args,
+    ]  # fmt: skip
+    inputs = {
+        "path": opts.path,
+        "fail-on": opts.fail_on.value,
+        "sbom": opts.sbom,
+        "sarif": opts.sarif,
+        "json": opts.json,
+        "markdown": opts.markdown or "",
+        "policy": opts.policy or "",
+        "osv-url": opts.osv_url or "",
+        "osv-db": opts.osv_db or "",
+        "args": " ".join(args),
+    }
+    env = {f"INPUT_{k.upper()}": v for k, v in inputs.items()}
+    workspace = Path("/ws")
+    action = options_from_args(build_parser().parse_args(entrypoint.build_argv(env, workspace)))
+    _, env_vars, command = _configs(opts)["github"]
+    ours = options_from_args(build_parser().parse_args(extract.shell_argv([command], env_vars)))
+
+    def norm(value: object) -> object:
+        if isinstance(value, Path) and value.is_absolute():
+            return value.relative_to(workspace)
+        return value
+
+    skip = {"github", "comment", "upload_sarif"}  # publishing, not scanning
+    fields = [f for f in vars(ours) if f not in skip]
+    assert {f: norm(getattr(action, f)) for f in fields} == {f: getattr(ours, f) for f in fields}
