@@ -376,7 +376,7 @@ def build_corpus() -> tuple[dict[str, list[str]], list[str]]:
 def _norm(path: str) -> str:
     """A tool-reported path (absolute, member-suffixed ...) as a corpus-relative path."""
     text = path.replace("\\", "/")
-    marker = CORPUS.as_posix() + "/"
+    marker = CORPUS.name + "/"  # absolute or relative to the working directory
     if marker in text:
         text = text.split(marker, 1)[1]
     for sep in (":", "!", " (", "'", '"', " "):
@@ -559,10 +559,25 @@ def make_big_files() -> dict[str, Path]:
 # -- main -----------------------------------------------------------------------------------------
 
 
+def generate() -> int:
+    """Child process: write the corpus and the big files, and the labels as JSON."""
+    families, benign = build_corpus()
+    big = make_big_files()
+    labels = {"families": families, "benign": benign, "big": {k: str(v) for k, v in big.items()}}
+    (OUT / "labels.json").write_text(json.dumps(labels))
+    return 0
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
-    print("building corpus ...", flush=True)
-    families, benign = build_corpus()
+    print("building corpus and big files (in a child process) ...", flush=True)
+    # numpy/torch stay out of this process: a child's peak RSS as reported by wait4 starts from
+    # its parent's high-water mark (fork/exec), so this process must stay small
+    subprocess.run([sys.executable, __file__, "--generate"], check=True, cwd=REPO)
+    labels = json.loads((OUT / "labels.json").read_text())
+    families: dict[str, list[str]] = labels["families"]
+    benign: list[str] = labels["benign"]
+    big = {k: Path(v) for k, v in labels["big"].items()}
     n_mal = sum(len(v) for v in families.values())
     print(f"corpus: {n_mal} malicious samples in {len(families)} families, {len(benign)} benign")
     bins: dict[str, Path] = {}
@@ -635,8 +650,14 @@ def main() -> int:
     }
     print("mlgate misses:", json.dumps(misses["mlgate"], indent=1))
 
-    print("\nbig files (throughput and peak RSS of the tool process) ...", flush=True)
-    big = make_big_files()
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"\nbig files (throughput and peak RSS of the tool process; floor = this process's "
+        f"{own:.0f} MB) ...",
+        flush=True,
+    )
     big_rows = []
     per_tool = {
         "mlgate": lambda p: [
@@ -727,4 +748,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.exit(generate() if "--generate" in sys.argv else main())

@@ -13,14 +13,16 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from mlgate.errors import PolicyError
 from mlgate.model import Severity
 from mlgate.options import ScanOptions
+
+if TYPE_CHECKING:
+    import jsonschema
 
 POLICY_NAMES = (".mlgate.yml", ".mlgate.yaml")
 MAX_POLICY_BYTES = 1024 * 1024
@@ -193,6 +195,8 @@ def _describe(error: jsonschema.ValidationError) -> tuple[tuple[str | int, ...],
 
 def validate_policy_data(data: Any, display: str, node: yaml.Node | None = None) -> None:
     """Raise :class:`PolicyError` naming every offending key (with its line when known)."""
+    import jsonschema  # lazily: importing it costs seconds (format checkers) on every run
+
     validator = jsonschema.Draft202012Validator(policy_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if not errors:
