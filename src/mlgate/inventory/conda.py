@@ -22,6 +22,7 @@ from mlgate.inventory.interface import (
     ExtractResult,
     SourceFile,
 )
+from mlgate.inventory.pypi import FastMatch
 from mlgate.inventory.requirements import RequirementsReader
 from mlgate.model import Component, Location, PackageSource, ScanWarning, Scope
 
@@ -89,7 +90,7 @@ def _line(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
-class CondaEnvironmentExtractor(Extractor):
+class CondaEnvironmentExtractor(FastMatch, Extractor):
     """conda environment files."""
 
     name = "conda"

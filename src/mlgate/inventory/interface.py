@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import ClassVar
 
 from mlgate.model import Component, PackageSource, ScanWarning
@@ -36,12 +36,12 @@ class SourceFile:
 
     @property
     def name(self) -> str:
-        return PurePosixPath(self.relpath).name
+        # string split, not PurePosixPath: asked for every file by every extractor
+        return self.relpath.rpartition("/")[2]
 
     @property
     def parent(self) -> str:
-        parent = str(PurePosixPath(self.relpath).parent)
-        return "" if parent == "." else parent
+        return self.relpath.rpartition("/")[0]
 
 
 @dataclass

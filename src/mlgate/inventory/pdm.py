@@ -12,6 +12,7 @@ from mlgate.inventory.interface import ExtractContext, Extractor, ExtractResult,
 from mlgate.inventory.pypi import (
     PROP_GROUP,
     Declared,
+    FastMatch,
     RequirementError,
     canonical,
     hashes_from_entries,
@@ -48,7 +49,7 @@ def _dep_names(values: Any) -> list[str]:
     return names
 
 
-class PdmLockExtractor(Extractor):
+class PdmLockExtractor(FastMatch, Extractor):
     """Packages of a ``pdm.lock``."""
 
     name = "pdm-lock"

@@ -21,6 +21,7 @@ from mlgate.inventory.pypi import (
     PROP_GROUP,
     PROP_INDEX,
     Declared,
+    FastMatch,
     lock_scope,
     parse_hash,
     parse_spec,
@@ -115,7 +116,7 @@ def _declared(name: str, entry: Any) -> Declared:
     return Declared(**common, version=version, spec=spec)
 
 
-class PipfileLockExtractor(Extractor):
+class PipfileLockExtractor(FastMatch, Extractor):
     """Packages of a ``Pipfile.lock``."""
 
     name = "pipfile-lock"
@@ -173,7 +174,7 @@ class PipfileLockExtractor(Extractor):
         return result
 
 
-class PipfileExtractor(Extractor):
+class PipfileExtractor(FastMatch, Extractor):
     """Declared packages of a ``Pipfile`` (``[packages]``, ``[dev-packages]``, ``[[source]]``)."""
 
     name = "pipfile"

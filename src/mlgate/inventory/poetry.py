@@ -13,6 +13,7 @@ from mlgate.inventory.pypi import (
     PROP_GROUP,
     PROP_INDEX,
     Declared,
+    FastMatch,
     canonical,
     hashes_from_entries,
     lock_scope,
@@ -41,7 +42,7 @@ def _source(version: str, source: Any) -> tuple[dict[str, Any], list[tuple[str, 
     return {"version": version}, []
 
 
-class PoetryLockExtractor(Extractor):
+class PoetryLockExtractor(FastMatch, Extractor):
     """Packages of a ``poetry.lock``."""
 
     name = "poetry-lock"

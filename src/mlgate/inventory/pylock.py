@@ -13,6 +13,7 @@ from mlgate.inventory.interface import ExtractContext, Extractor, ExtractResult,
 from mlgate.inventory.pypi import (
     PROP_INDEX,
     Declared,
+    FastMatch,
     hashes_from_mapping,
     lock_scope,
     pypi_component,
@@ -63,7 +64,7 @@ def _optional(marker: Any, default_groups: set[str]) -> bool:
     return "extras" in marker
 
 
-class PylockExtractor(Extractor):
+class PylockExtractor(FastMatch, Extractor):
     """Packages of a PEP 751 lock file."""
 
     name = "pylock"

@@ -7,10 +7,12 @@ requirements file and in a lockfile ends up with the same name, version and purl
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from packageurl import PackageURL
@@ -25,6 +27,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from mlgate.inventory.interface import SourceFile
 from mlgate.model import Component, Hash, Location, Scope
 
 ECOSYSTEM = "PyPI"
@@ -60,6 +63,25 @@ _SIMPLE_PIN = re.compile(
     r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(===?)\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)"
 )
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_PURL_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")  # nothing a purl percent-encodes
+
+
+class FastMatch:
+    """Mixin: ``matches`` by one regex compiled from the class's ``patterns``.
+
+    Every extractor is asked about every file of the tree; one compiled regex on the base name
+    costs a fraction of an fnmatch call per pattern.
+    """
+
+    patterns: ClassVar[tuple[str, ...]] = ()
+    _pattern_re: ClassVar[re.Pattern[str]]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        cls._pattern_re = re.compile("|".join(fnmatch.translate(p) for p in cls.patterns))
+        super().__init_subclass__(**kwargs)
+
+    def matches(self, file: SourceFile) -> bool:
+        return self._pattern_re.match(file.relpath.rpartition("/")[2]) is not None
 
 
 class RequirementError(ValueError):
@@ -223,6 +245,15 @@ def poetry_constraint(text: str) -> tuple[str | None, str | None]:
 
 @lru_cache(maxsize=65536)
 def pypi_purl(name: str, version: str | None, qualifiers: tuple[tuple[str, str], ...] = ()) -> str:
+    """The purl of a PyPI package; packageurl-python builds it unless it is plain ASCII."""
+    canon = canonical(name)
+    if (
+        not qualifiers
+        and _PURL_PLAIN.fullmatch(canon)
+        and (version is None or _PURL_PLAIN.fullmatch(version))
+    ):
+        # identical to what PackageURL(...).to_string() gives for these characters
+        return f"pkg:pypi/{canon}@{version}" if version else f"pkg:pypi/{canon}"
     return PackageURL(
         type="pypi", name=canonical(name), version=version, qualifiers=dict(qualifiers) or None
     ).to_string()

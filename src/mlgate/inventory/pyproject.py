@@ -25,6 +25,7 @@ from mlgate.inventory.pypi import (
     PROP_GROUP,
     PROP_INDEX,
     Declared,
+    FastMatch,
     RequirementError,
     canonical,
     parse_pep508,
@@ -358,7 +359,7 @@ def sibling_direct_names(
         return None  # the project file's own extractor reports why
 
 
-class PyprojectExtractor(Extractor):
+class PyprojectExtractor(FastMatch, Extractor):
     """PEP 621 / PEP 735 / Poetry / uv / PDM declarations in ``pyproject.toml``."""
 
     name = "pyproject"

@@ -7,11 +7,12 @@ table it asks about, so locating every declaration of a file stays linear in its
 from __future__ import annotations
 
 import re
-import tomllib
 from bisect import bisect_right
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
+
+import tomli
 
 from mlgate.inventory.interface import ExtractError
 
@@ -23,14 +24,14 @@ TomlPath = tuple[str, ...]
 
 
 def load_toml(text: str) -> dict[str, Any]:
-    """tomllib.loads with its error turned into an ExtractError carrying the line."""
+    """tomli.loads (the stdlib's tomllib, compiled) with errors as ExtractError with a line."""
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = None
-        m = re.search(r"line (\d+)", str(exc))
-        if m:
-            line = int(m.group(1))
+        return tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        if line is None:
+            m = re.search(r"line (\d+)", str(exc))
+            line = int(m.group(1)) if m else None
         raise ExtractError(f"invalid TOML: {exc}", line=line) from None
 
 
@@ -119,7 +120,15 @@ class TomlIndex:
         parts = (*rest, key) if key is not None else rest
         if not parts:
             return start - 1 if start > 0 else None
-        regex = _key_regex(tuple(parts))
+        if len(parts) == 1:
+            forms = (parts[0], f'"{parts[0]}"', f"'{parts[0]}'")
+            for i in range(start, end):
+                text = self.lines[i].lstrip()
+                for form in forms:
+                    if text.startswith(form) and text[len(form) :].lstrip().startswith("="):
+                        return i
+            return None
+        regex = _key_regex(tuple(parts))  # a dotted key: rare, worth a regex
         for i in range(start, end):
             if regex.match(self.lines[i]):
                 return i

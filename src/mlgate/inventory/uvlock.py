@@ -16,6 +16,7 @@ from mlgate.inventory.interface import ExtractContext, Extractor, ExtractResult,
 from mlgate.inventory.pypi import (
     PROP_INDEX,
     Declared,
+    FastMatch,
     canonical,
     lock_scope,
     parse_hash,
@@ -72,7 +73,7 @@ def _source(source: Any) -> tuple[dict[str, Any], list[tuple[str, str]], bool]:
     return {}, [], False
 
 
-class UvLockExtractor(Extractor):
+class UvLockExtractor(FastMatch, Extractor):
     """Packages of a ``uv.lock``."""
 
     name = "uv-lock"
