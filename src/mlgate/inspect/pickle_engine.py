@@ -32,11 +32,14 @@ KEEP_STR = 1024 * 1024  # str arguments up to this size are kept (names come fro
 BLOB_HEAD = 16  # bytes remembered from a skipped argument (enough to sniff a nested format)
 MAX_LINE = 64 * 1024  # protocol 0 text arguments
 MAX_STACK = 2_000_000  # symbolic values on the stack and mark stack together
+MAX_MARKS = 100_000
 MAX_MEMO = 1_000_000
 MAX_CONTAINER_ITEMS = 64  # items kept per list/dict/set (counts go on)
 MAX_EVENTS = 10_000
 CHUNK = 1024 * 1024
 MAX_PROTOCOL = 5
+_DOUBLE = struct.Struct(">d")
+_INT = struct.Struct("<i")
 
 
 class Malformed(Exception):
@@ -400,7 +403,6 @@ class PickleMachine:
         self.metastack: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
         self.proto = 0
-        self.size = 0  # values held (stack + metastack)
         self.depth = 0  # nested inline pickles (joblib object arrays)
 
     # -- events ---------------------------------------------------------------------------
@@ -410,16 +412,21 @@ class PickleMachine:
 
     # -- stack ----------------------------------------------------------------------------
     def push(self, value: Any) -> None:
-        self.size += 1
-        if self.size > MAX_STACK:
-            raise Malformed(f"more than {MAX_STACK} values on the stack (resource exhaustion)")
         self.stack.append(value)
 
     def pop(self) -> Any:
         if not self.stack:
             raise Malformed("stack underflow")
-        self.size -= 1
         return self.stack.pop()
+
+    def check_bounds(self) -> None:
+        """Called every few thousand opcodes: time, and the size of the symbolic state."""
+        self.check()
+        if len(self.metastack) > MAX_MARKS:
+            raise Malformed(f"more than {MAX_MARKS} open MARKs (resource exhaustion)")
+        held = len(self.stack) + sum(len(frame) for frame in self.metastack)
+        if held > MAX_STACK:
+            raise Malformed(f"more than {MAX_STACK} values on the stack (resource exhaustion)")
 
     def top(self) -> Any:
         if not self.stack:
@@ -431,7 +438,6 @@ class PickleMachine:
             raise Malformed("could not find MARK")
         items = self.stack
         self.stack = self.metastack.pop()
-        self.size -= 1 + len(items)
         return items
 
     def memo_put(self, idx: int, value: Any) -> None:
@@ -622,18 +628,77 @@ class PickleMachine:
         self.stack = []
         self.metastack = []
         self.memo = {}
-        self.size = 0
         self.proto = 0
         count = 0
+        next_check = 0x4000
+        unpack_d = _DOUBLE.unpack_from
+        unpack_i = _INT.unpack_from
+        walk = self.walk
         while True:
-            pos = r.pos
-            op = r.byte()
-            if op is None:
-                raise Truncated(f"stream ends at offset {pos} before STOP")
             count += 1
-            if count & 0x3FFF == 0:
-                self.check()
-            self.walk.opcodes += 1
+            if count >= next_check:
+                next_check = count + 0x4000
+                self.check_bounds()
+            # fast path: the opcodes that dominate large pickles, argument already buffered
+            buf = r.buf
+            i = r.i
+            if i + 9 <= len(buf):
+                op = buf[i]
+                if op in (0x47, 0x4B, 0x4A):  # runs of numbers (lists of floats/ints)
+                    append = self.stack.append
+                    end = len(buf)
+                    while i + 9 <= end:
+                        op = buf[i]
+                        if op == 0x47:  # BINFLOAT
+                            append(unpack_d(buf, i + 1)[0])
+                            i += 9
+                        elif op == 0x4B:  # BININT1
+                            append(buf[i + 1])
+                            i += 2
+                        elif op == 0x4A:  # BININT
+                            append(unpack_i(buf, i + 1)[0])
+                            i += 5
+                        else:
+                            break
+                        count += 1
+                    r.i = i
+                    continue
+                if op == 0x94:  # MEMOIZE
+                    if not self.stack:
+                        raise Malformed("MEMOIZE on an empty stack")
+                    self.memo_put(len(self.memo), self.stack[-1])
+                    r.i = i + 1
+                    continue
+                if op == 0x71:  # BINPUT
+                    if not self.stack:
+                        raise Malformed("BINPUT on an empty stack")
+                    self.memo_put(buf[i + 1], self.stack[-1])
+                    r.i = i + 2
+                    continue
+                if op == 0x68:  # BINGET
+                    self.stack.append(self.memo_get(buf[i + 1]))
+                    r.i = i + 2
+                    continue
+                if op == 0x8C:  # SHORT_BINUNICODE
+                    n = buf[i + 1]
+                    if i + 2 + n <= len(buf):
+                        try:
+                            text = buf[i + 2 : i + 2 + n].decode("utf-8", "surrogatepass")
+                        except UnicodeDecodeError as exc:
+                            raise Malformed(f"invalid UTF-8 in a string at {r.pos}") from exc
+                        self.stack.append(text)
+                        r.i = i + 2 + n
+                        continue
+                elif op == 0x28:  # MARK
+                    self.metastack.append(self.stack)
+                    self.stack = []
+                    r.i = i + 1
+                    continue
+            pos = r.pos
+            next_op = r.byte()
+            if next_op is None:
+                raise Truncated(f"stream ends at offset {pos} before STOP")
+            op = next_op
             c = chr(op)
             if c == "\x80":  # PROTO
                 proto = r.read(1)[0]
@@ -644,13 +709,11 @@ class PickleMachine:
             elif c == "\x95":  # FRAME
                 r.read(8)
             elif c == ".":  # STOP
+                walk.opcodes += count
                 return self.pop()
             elif c == "(":
                 self.metastack.append(self.stack)
                 self.stack = []
-                self.size += 1
-                if self.size > MAX_STACK:
-                    raise Malformed("too many MARKs (resource exhaustion)")
             elif c == "0":  # POP
                 if self.stack:
                     self.pop()
@@ -997,7 +1060,7 @@ def walk_pickles(
 def run_inline(machine: PickleMachine, build_hook: BuildHook | None) -> None:
     """Walk a pickle embedded at the current position of ``machine``'s stream (joblib object
     arrays), with its own stack and memo, then give the outer pickle its state back."""
-    saved = (machine.stack, machine.metastack, machine.memo, machine.size, machine.proto)
+    saved = (machine.stack, machine.metastack, machine.memo, machine.proto)
     machine.depth += 1
     try:
         if machine.depth > 8:
@@ -1005,4 +1068,4 @@ def run_inline(machine: PickleMachine, build_hook: BuildHook | None) -> None:
         machine.run_one(build_hook)
     finally:
         machine.depth -= 1
-        machine.stack, machine.metastack, machine.memo, machine.size, machine.proto = saved
+        machine.stack, machine.metastack, machine.memo, machine.proto = saved
