@@ -321,3 +321,30 @@ def test_npy_bad_header(tmp_path: Path) -> None:
     raw = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
     findings = scan(s.write(tmp_path / "x.npy", raw))
     assert [f.rule_id for f in findings] == ["MLG-NUMPY-HEADER"]
+
+
+# ---- tensors through plain pickle (torch.storage._load_from_bytes) ---------------------------
+
+
+def test_tensor_in_plain_pickle_is_clean(tmp_path: Path) -> None:
+    """pickle.dumps(tensor) stores each storage as torch.save bytes: allowed, scanned nested."""
+    obj = {"t": torch.ones(3), "p": torch.nn.Parameter(torch.zeros(2))}
+    assert scan(s.write(tmp_path / "t.pkl", pickle.dumps(obj, protocol=4))) == []
+
+
+def test_load_from_bytes_with_malicious_checkpoint(tmp_path: Path, state_dict_zip: bytes) -> None:
+    """Technique: an allow-listed loader helper (_load_from_bytes) fed a malicious torch zip."""
+    inner = s.rewrite_zip(state_dict_zip, {"archive/data.pkl": PAYLOAD})
+    data = (
+        s.P2
+        + s.glob("torch.storage", "_load_from_bytes")
+        + s.binbytes(inner)
+        + s.TUPLE1
+        + s.REDUCE
+        + s.STOP
+    )
+    findings = scan(s.write(tmp_path / "t.pkl", data))
+    hit = [f for f in findings if f.rule_id == "MLG-PICKLE-EXEC"]
+    assert hit and hit[0].location.member == (
+        "torch.storage._load_from_bytes argument!archive/data.pkl"
+    )

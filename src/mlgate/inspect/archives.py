@@ -45,6 +45,7 @@ RULE_MALFORMED = "MLG-ARCHIVE-MALFORMED"
 RULE_EXTRA = "MLG-MODEL-EXTRA-MISSING"
 
 CHUNK = 1024 * 1024
+MEMBER_BUFFER = 64 * 1024
 SNIFF_BYTES = 4096
 EOCD_SEARCH = 65536 + 22
 MAX_TAMPER_FINDINGS = 50
@@ -526,7 +527,8 @@ def member_opener(
     def opener() -> IO[bytes]:
         raw = _Slice(open_(), data_offset, entry.csize)
         if entry.method == 0:
-            return _bufopen(raw)
+            # small buffer: sniffing a tensor member must not read a megabyte of it
+            return io.BufferedReader(raw, MEMBER_BUFFER)
         if entry.method == 14:
             factory: Callable[[], Any] = _LzmaZip
         elif entry.method in _ZIP_METHODS:

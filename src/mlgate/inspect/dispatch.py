@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import struct
 import time
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -76,14 +77,20 @@ def sniff_stream(fh: IO[bytes], name: str, size: int) -> Sniffed | None:
     found = sniff(head, name, size)
     if found is None or found.format != "zip":
         return found
+    if not fh.seekable():
+        return found
     try:
-        if not fh.seekable():
-            return found
         fh.seek(0)
         with zipfile.ZipFile(fh) as zf:
             names = [i.filename for i in zf.infolist()[:MAX_ZIP_NAMES]]
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
-        return found
+        # zipfile refuses tampered archives that other readers accept: use our own reader
+        from mlgate.inspect.archives import ZipFormatError, ZipReader
+
+        try:
+            names = [e.name for e in ZipReader(fh, size, MAX_ZIP_NAMES).entries]
+        except (ZipFormatError, OSError, ValueError, struct.error):
+            return found
     fmt = classify_zip_names(names)
     kind = FormatKind.ARCHIVE if fmt == "zip" else FormatKind.MODEL
     return Sniffed(fmt, kind)
