@@ -1,0 +1,1 @@
+"""CI configurations: one options model rendered for GitHub, GitLab and Jenkins (Jinja)."""
