@@ -33,3 +33,18 @@ def test_scan_writes_json_result(tmp_path: Path) -> None:
     assert data["schema_version"] == "1.0"
     assert data["verdict"]["passed"] is True
     assert data["components"] == []
+
+
+def test_reports_are_readable_by_later_steps(tmp_path: Path) -> None:
+    """mkstemp's 0600 must not leak into written reports (a later CI step may run as another user)."""
+    import os
+    import stat
+
+    (tmp_path / "repo").mkdir()
+    out = tmp_path / "r.json"
+    old = os.umask(0o022)
+    try:
+        assert main(["scan", str(tmp_path / "repo"), "--no-vulns", "--json", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
