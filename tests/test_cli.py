@@ -36,7 +36,7 @@ def test_scan_writes_json_result(tmp_path: Path) -> None:
 
 
 def test_reports_are_readable_by_later_steps(tmp_path: Path) -> None:
-    """mkstemp's 0600 must not leak into written reports (a later CI step may run as another user)."""
+    """mkstemp's 0600 must not leak into reports: a later CI step may run as another user."""
     import os
     import stat
 
