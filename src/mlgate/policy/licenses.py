@@ -26,7 +26,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-import requests
 from license_expression import (
     ExpressionError,
     LicenseExpression,
@@ -375,6 +374,9 @@ class DepsDevClient:
         self.timeout = timeout
         self.requests = 0
         self._lock = threading.Lock()
+        import requests  # lazily: only runs that look licenses up online pay for it
+
+        self._requests = requests
         self._session = requests.Session()
         self._session.headers["User-Agent"] = "mlgate"
 
@@ -430,7 +432,7 @@ class DepsDevClient:
                 self.requests += 1
             try:
                 resp = self._session.get(url, timeout=self.timeout)
-            except requests.RequestException as exc:
+            except self._requests.RequestException as exc:
                 error = type(exc).__name__
                 continue
             if resp.status_code == 404:
