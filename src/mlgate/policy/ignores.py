@@ -109,6 +109,16 @@ def rule_matches(rule: IgnoreRule, finding: Finding) -> bool:
     return not rule.paths or any(path_matches(finding.location.path, p) for p in rule.paths)
 
 
+def _candidates(by_id: dict[str, list[IgnoreRule]], finding: Finding) -> list[IgnoreRule]:
+    """The rules naming one of the finding's ids, in policy order (the first live one wins)."""
+    ids = [finding.rule_id, *(finding.advisory.ids if finding.advisory is not None else ())]
+    found: dict[int, IgnoreRule] = {}
+    for i in ids:
+        for rule in by_id.get(i.casefold(), ()):
+            found[rule.index] = rule
+    return [found[k] for k in sorted(found)]
+
+
 def _describe(rule: IgnoreRule) -> str:
     text = rule.id
     if rule.package:
@@ -125,6 +135,9 @@ def apply_ignores(
 ) -> tuple[list[Finding], list[Finding]]:
     """Suppress what live ignores match; return (findings, policy findings about the ignores)."""
     rules = policy.ignores
+    by_id: dict[str, list[IgnoreRule]] = {}
+    for rule in rules:
+        by_id.setdefault(rule.id.casefold(), []).append(rule)
     matched: set[int] = set()
     out: list[Finding] = []
     for finding in findings:
@@ -132,7 +145,7 @@ def apply_ignores(
             out.append(finding)
             continue
         hit = None
-        for rule in rules:
+        for rule in _candidates(by_id, finding):
             if rule_matches(rule, finding):
                 matched.add(rule.index)
                 if not rule.expired(today) and hit is None:
