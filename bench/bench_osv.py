@@ -235,7 +235,11 @@ def main() -> int:
 
 
 def offline(work: Path, records: list[dict[str, Any]]) -> None:
-    """10,000 pinned packages across requirements files against the whole dump, warm index."""
+    """10,000 pinned packages across requirements files against the whole dump, warm index.
+
+    Each file pins every package at most once; file k pins the k-th newest version listed as
+    affected, so every pin is vulnerable (the worst case for matching and findings).
+    """
     versions = all_versions(records)
     names = sorted(versions)
     files: list[list[tuple[str, str]]] = []
@@ -246,7 +250,7 @@ def offline(work: Path, records: list[dict[str, Any]]) -> None:
         for name in names:
             vs = versions[name]
             if depth < len(vs) and total < 10_000:
-                pins.append((name, vs[(depth * 7919) % len(vs)] if depth else vs[-1]))
+                pins.append((name, vs[-1 - depth]))  # newest listed first, all distinct
                 total += 1
         if not pins:
             break

@@ -125,3 +125,14 @@ def test_cli_exits_2_when_osv_cannot_answer(
     err = capsys.readouterr().err
     assert "2 of 2 packages could not be checked" in err and "HTTP 404" in err
     assert main([*base, "--no-cache", "--allow-incomplete", "--fail-on", "none"]) == 0
+
+
+def test_unusable_cache_folder_only_costs_speed(osv_server: Start, tmp_path: Path) -> None:
+    srv = osv_server(RECORDS)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    opts = replace(options(tmp_path, srv.url), cache_dir=blocker)
+    out = enrich([component("beta", "1.0")], opts)
+    assert out.coverage is not None and out.coverage.complete
+    assert [f.advisory.id for f in out.findings if f.advisory] == ["PYSEC-2"]
+    assert any(w.code == "osv-cache" for w in out.warnings)

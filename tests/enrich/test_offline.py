@@ -146,3 +146,13 @@ def test_online_and_offline_agree(
     dump = write_zip(tmp_path / "all.zip", live)
     offline = found(OfflineSource(dump, cache_dir=tmp_path), QUERIES)
     assert online == offline == EXPECTED
+
+
+def test_a_damaged_index_is_rebuilt(tmp_path: Path) -> None:
+    write_zip(tmp_path / "db" / "PyPI" / "all.zip", RECORDS[:3])
+    first = OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache")
+    first.close()
+    first.index_path.write_bytes(b"this is not SQLite")
+    again = OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache")
+    assert again.rebuilt
+    assert found(again, QUERIES[:1]) == {QUERIES[0]: ["GHSA-a1", "PYSEC-1"]}

@@ -14,6 +14,7 @@ A package whose lookup failed is in ``Coverage.unchecked`` with the reason; it i
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ def is_osv_ecosystem(ecosystem: str) -> bool:
     return ecosystem.split(":", 1)[0] in OSV_ECOSYSTEMS
 
 
-def open_source(options: ScanOptions) -> AdvisorySource:
+def open_source(options: ScanOptions, warnings: list[ScanWarning]) -> AdvisorySource:
     """The offline database when ``--osv-db`` is given, else the OSV API (with its cache)."""
     from mlgate.enrich.cache import OsvCache, default_cache_dir
 
@@ -70,7 +71,14 @@ def open_source(options: ScanOptions) -> AdvisorySource:
     from mlgate.enrich.osv import DEFAULT_OSV_URL, OsvClient
 
     base = (options.osv_url or DEFAULT_OSV_URL).rstrip("/").removesuffix("/v1")
-    cache = None if options.no_cache else OsvCache(cache_dir / "osv", base)
+    cache = None
+    if not options.no_cache:
+        try:
+            cache = OsvCache(cache_dir / "osv", base)
+        except (OSError, sqlite3.Error) as exc:
+            warnings.append(
+                ScanWarning(str(cache_dir), f"OSV cache not used: {exc}", code="osv-cache")
+            )
     return OsvClient(base, cache=cache)
 
 
@@ -124,10 +132,14 @@ def enrich(
     result: LookupResult
     try:
         if source is None:
-            source = open_source(options)
+            source = open_source(options, out.warnings)
         result = source.lookup(sorted(wanted))
     except SourceError as exc:
         result = LookupResult(failed=dict.fromkeys(wanted, exc.message))
+    except (OSError, sqlite3.Error) as exc:
+        # An unreadable database or index: nothing was checked, and the scan says so.
+        reason = f"OSV source failed: {type(exc).__name__}: {exc}"
+        result = LookupResult(failed=dict.fromkeys(wanted, reason))
     finally:
         if owned and source is not None:
             source.close()

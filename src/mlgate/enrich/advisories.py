@@ -68,9 +68,7 @@ def _score(kind: str, vector: str) -> float | None:
     return None
 
 
-def severity_of(
-    record: Record, query: PackageQuery | None = None
-) -> tuple[Severity | None, float | None, str | None]:
+def severity_of(record: Record) -> tuple[Severity | None, float | None, str | None]:
     """Highest CVSS base score of the record (and of its entries), else its database label."""
     entries: list[Any] = [record.get("severity") or []]
     affected = [e for e in record.get("affected") or () if isinstance(e, dict)]
@@ -101,6 +99,21 @@ def severity_of(
     if found:
         return max(found, key=lambda s: s.rank), None, None
     return None, None, None
+
+
+_severities: dict[int, tuple[Record, tuple[Severity | None, float | None, str | None]]] = {}
+
+
+def _severity_cached(record: Record) -> tuple[Severity | None, float | None, str | None]:
+    """``severity_of`` once per record object (CVSS parsing is the costly part of a merge)."""
+    hit = _severities.get(id(record))
+    if hit is not None and hit[0] is record:
+        return hit[1]
+    if len(_severities) > 500_000:
+        _severities.clear()
+    value = severity_of(record)
+    _severities[id(record)] = (record, value)
+    return value
 
 
 def _id_rank(rid: str) -> tuple[int, str]:
@@ -140,19 +153,19 @@ def merge(group: Sequence[Record], query: PackageQuery) -> Advisory:
     aliases = {a for r in group for a in r.get("aliases") or () if isinstance(a, str)}
     best: tuple[Severity | None, float | None, str | None] = (None, None, None)
     for rec in group:
-        sev = severity_of(rec, query)
+        sev = _severity_cached(rec)
         if sev[0] is None:
             continue
         if best[0] is None or (sev[1] or -1, sev[0].rank) > (best[1] or -1, best[0].rank):
             best = sev
-    fixed: list[str] = []
-    refs: list[str] = []
+    fixed: dict[str, None] = {}  # ordered sets
+    refs: dict[str, None] = {}
     for rec in group:
-        fixed += [v for v in fixed_versions(rec, query) if v not in fixed]
+        fixed.update(dict.fromkeys(fixed_versions(rec, query)))
         for ref in rec.get("references") or ():
             url = ref.get("url") if isinstance(ref, dict) else None
-            if isinstance(url, str) and url not in refs:
-                refs.append(url)
+            if isinstance(url, str):
+                refs.setdefault(url)
     dates = [r.get("published") for r in group if isinstance(r.get("published"), str)]
     modified = [r.get("modified") for r in group if isinstance(r.get("modified"), str)]
     return Advisory(

@@ -8,6 +8,7 @@ version) expire after a TTL so new advisories show up.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -18,6 +19,7 @@ import platformdirs
 
 from mlgate.enrich.interface import PackageQuery, Record
 
+log = logging.getLogger(__name__)
 DEFAULT_QUERY_TTL = 3600.0  # seconds; MLGATE_OSV_CACHE_TTL overrides
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -107,6 +109,23 @@ class OsvCache:
 
     def _transaction(self) -> _Txn:
         return _Txn(self._db)
+
+    def try_put_answers(self, answers: dict[PackageQuery, list[tuple[str, str]]]) -> bool:
+        """Best effort: a cache that cannot be written (disk full, locked) only costs speed."""
+        try:
+            self.put_answers(answers)
+        except sqlite3.Error as exc:
+            log.warning("OSV cache not written: %s", exc)
+            return False
+        return True
+
+    def try_put_records(self, records: Iterable[Record]) -> bool:
+        try:
+            self.put_records(records)
+        except sqlite3.Error as exc:
+            log.warning("OSV cache not written: %s", exc)
+            return False
+        return True
 
 
 class _Txn:

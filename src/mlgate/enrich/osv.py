@@ -245,7 +245,7 @@ class OsvClient(AdvisorySource):
                 fresh.update(got)
             answers.update(fresh)
             if self.cache is not None and fresh:
-                self.cache.put_answers(fresh)
+                self.cache.try_put_answers(fresh)
             records, failed_ids = self._hydrate(answers, pool, result)
         for q, vulns in answers.items():
             bad = sorted({rid for rid, _ in vulns if rid in failed_ids})
@@ -305,7 +305,7 @@ class OsvClient(AdvisorySource):
             if rid in records:
                 del failed[rid]
         if self.cache is not None and fetched:
-            self.cache.put_records(fetched)
+            self.cache.try_put_records(fetched)
         return records, failed
 
     def _accept(self, raw: Any, result: LookupResult) -> Record | None:
