@@ -103,7 +103,8 @@ def test_yaml_key_injection_stays_a_string_github() -> None:
     opts = CiOptions(path=YAML_INJECTION, default_branch="main")
     text = _render(Platform.GITHUB, opts)
     config = yaml.safe_load(text)
-    assert set(config) == {"name", True, "permissions", "jobs"}  # `on` is YAML 1.1's true
+    # `on` is YAML 1.1's true
+    assert set(config) == {"name", True, "permissions", "concurrency", "jobs"}
     env, _ = extract.github_job(text)
     assert env["MLGATE_PATH"] == YAML_INJECTION
     assert "foo" not in config["jobs"]["mlgate"]
@@ -203,7 +204,10 @@ def test_github_workflow_validates(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout
     zizmor = venv_tool("zizmor")
     proc = subprocess.run(
-        [str(zizmor), "--offline", str(wf)], capture_output=True, text=True, timeout=60
+        [str(zizmor), "--offline", "--persona", "auditor", str(wf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     print("zizmor:", proc.returncode, proc.stdout, proc.stderr)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -224,6 +224,8 @@ def github_context(options: CiOptions) -> dict[str, Any]:
         key: Raw(f"{ref} # {GITHUB_ACTION_TAGS[key]}") for key, ref in GITHUB_ACTIONS.items()
     }
     ctx["artifact_path"] = "\n".join(options.report_files()) + "\n"
+    # one run per workflow and ref: a new push cancels the scan of the previous one
+    ctx["concurrency_group"] = Raw('"mlgate-${{ github.workflow }}-${{ github.ref }}"')
     return ctx
 
 
