@@ -553,3 +553,20 @@ def test_plain_custom_object_is_info_only(tmp_path: Path) -> None:
     findings = _scan_bytes(tmp_path, data)
     assert [f.severity for f in findings] == [Severity.INFO]
     assert not at_least(findings, Severity.LOW)
+
+
+def test_payload_after_flood_of_distinct_globals(tmp_path: Path) -> None:
+    """Technique: thousands of harmless distinct imports first, to exhaust a scanner's event
+    budget before the payload."""
+    flood = b"".join(s.glob("collections", f"name{i}") + s.POP for i in range(12_000))
+    data = s.P2 + flood + s.glob("os", "system") + s.binunicode("id") + s.TUPLE1 + s.REDUCE
+    data += s.STOP
+    assert _triggers(_scan_bytes(tmp_path, data), "MLG-PICKLE-EXEC") == {"os.system"}
+
+
+def test_stack_flood_is_bounded(tmp_path: Path) -> None:
+    """Technique: resource exhaustion - millions of values pushed and never consumed."""
+    data = s.P2 + s.MARK + b"K\x01" * 1_100_000 + s.TUPLE + s.STOP
+    findings = _scan_bytes(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["MLG-PICKLE-MALFORMED"]
+    assert "resource exhaustion" in findings[0].message

@@ -28,10 +28,13 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 KEEP_BYTES = 64 * 1024  # larger bytes/str arguments are skipped, not read into memory
-KEEP_STR = 1024 * 1024  # str arguments up to this size are kept (names come from them)
+KEEP_STR = 64 * 1024  # str arguments up to this size are kept (names come from them)
+KEEP_TOTAL = 32 * 1024 * 1024  # argument bytes kept per walk (values above SMALL_VALUE)
+SMALL_VALUE = 256
+MAX_GUESSES = 64  # bytes that merely look like pickles, walked afterwards
 BLOB_HEAD = 16  # bytes remembered from a skipped argument (enough to sniff a nested format)
 MAX_LINE = 64 * 1024  # protocol 0 text arguments
-MAX_STACK = 2_000_000  # symbolic values on the stack and mark stack together
+MAX_STACK = 1_000_000  # symbolic values on the stack and mark stack together
 MAX_MARKS = 100_000
 MAX_MEMO = 1_000_000
 MAX_CONTAINER_ITEMS = 64  # items kept per list/dict/set (counts go on)
@@ -199,6 +202,8 @@ class PickleWalk:
     trailing_error: str | None = None  # a follow-on pickle broke (the first one was fine)
     protocol: int = 0
     value: Any = None  # the symbolic object the last complete pickle loads
+    seen: set[tuple[str, str]] = field(default_factory=set)
+    events_dropped: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,11 +409,27 @@ class PickleMachine:
         self.memo: dict[int, Any] = {}
         self.proto = 0
         self.depth = 0  # nested inline pickles (joblib object arrays)
+        self.kept = 0  # argument bytes held in memory
 
     # -- events ---------------------------------------------------------------------------
     def event(self, kind: str, name: str, pos: int, **kw: Any) -> None:
-        if len(self.walk.events) < MAX_EVENTS:
-            self.walk.events.append(Event(kind, name, pos, **kw))
+        """Record the first occurrence of each (kind, name); past the cap of distinct names
+        only what can be a finding by itself (calls, BUILD on globals, unresolved) is kept."""
+        walk = self.walk
+        key = (kind, name)
+        if key in walk.seen:
+            return
+        if len(walk.events) >= MAX_EVENTS and (
+            kind in ("import", "reconstruct") or len(walk.events) >= MAX_EVENTS * 10
+        ):
+            walk.events_dropped += 1
+            return
+        walk.seen.add(key)
+        walk.events.append(Event(kind, name, pos, **kw))
+
+    def guess_nested(self, item: NestedBytes) -> None:
+        if sum(1 for nb in self.walk.nested if nb.quiet) < MAX_GUESSES:
+            self.walk.nested.append(item)
 
     # -- stack ----------------------------------------------------------------------------
     def push(self, value: Any) -> None:
@@ -465,7 +486,11 @@ class PickleMachine:
         """Read a bytes/str argument of length n, or skip it into a Blob."""
         start = self.r.pos
         limit = KEEP_STR if kind == "str" else KEEP_BYTES
+        if n > SMALL_VALUE and self.kept + n > KEEP_TOTAL:
+            limit = 0  # the walk already holds enough argument bytes: placeholders from here
         if n <= limit:
+            if n > SMALL_VALUE:
+                self.kept += n
             raw = self.r.read(n)
             if kind == "str":
                 try:
@@ -473,7 +498,7 @@ class PickleMachine:
                 except UnicodeDecodeError as exc:
                     raise Malformed(f"invalid UTF-8 in a string at {start}") from exc
             if kind == "bytes" and raw[:1] == b"\x80" and len(raw) > 2 and 2 <= raw[1] <= 5:
-                self.walk.nested.append(
+                self.guess_nested(
                     NestedBytes(f"pickle bytes @{start}", start, raw, None, quiet=True)
                 )
             return raw
@@ -481,9 +506,7 @@ class PickleMachine:
         self.r.skip(n - len(head))
         blob = Blob(start, n, kind, head)
         if kind == "bytes" and head[:1] == b"\x80" and len(head) > 2 and 2 <= head[1] <= 5:
-            self.walk.nested.append(
-                NestedBytes(f"pickle bytes @{start}", start, None, blob, quiet=True)
-            )
+            self.guess_nested(NestedBytes(f"pickle bytes @{start}", start, None, blob, quiet=True))
         return blob
 
     def _len(self, fmt: str, size: int) -> int:
