@@ -570,3 +570,26 @@ def test_requirements_extractor_is_not_a_lockfile_extractor() -> None:
     # poetry.lock must not be read as a requirements file by name patterns
     file = SourceFile(root=Path("/"), relpath="poetry.lock", size=0, head=b"")
     assert not RequirementsExtractor().matches(file)
+
+
+def test_pipfile_lock_not_pretty_printed_still_gets_lines(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    write(
+        "Pipfile.lock",
+        '{"_meta": {"sources": []},\n'
+        ' "default": {"six": {"version": "==1.16.0"},\n'
+        '  "idna": {"version": "==3.6"}},\n'
+        ' "develop": {}}\n',
+    )
+    comps = by_name(extract(PipfileLockExtractor(), tmp_path, "Pipfile.lock"))
+    assert comps["six"].declared_in[0].line == 2
+    assert comps["idna"].declared_in[0].line == 3
+
+
+def test_plain_purls_match_packageurl() -> None:
+    from packageurl import PackageURL
+
+    from mlgate.inventory.pypi import canonical, pypi_purl
+
+    for name, version in [("Foo_Bar", "1.0"), ("x", "1!2.0+local"), ("y", None), ("z", "2.0rc1")]:
+        expected = PackageURL(type="pypi", name=canonical(name), version=version).to_string()
+        assert pypi_purl(name, version) == expected

@@ -79,6 +79,48 @@ def json_key_lines(text: str, max_depth: int = 2) -> dict[tuple[str, ...], int]:
     return out
 
 
+# a key at the start of a line (keys with escapes do not match: the tokenizer handles those)
+_LINE_KEY = re.compile(r'\n([ \t]*)"([^"\\\n]*)"[ \t]*:')
+
+
+def _pretty_key_lines(text: str, doc: dict[str, Any]) -> dict[tuple[str, ...], int] | None:
+    """Lines of the section and package keys of a pretty-printed lock, from indentation alone.
+
+    Pipenv writes one key per line, so this is a fast path; the packages found must be exactly
+    the parsed ones, in order, or None is returned and the full tokenizer decides.
+    """
+    entries: list[tuple[int, str, int]] = []
+    line, last = 1, 0
+    for m in _LINE_KEY.finditer(text):
+        line += text.count("\n", last, m.start())
+        last = m.start()
+        entries.append((len(m.group(1)), m.group(2), line + 1))
+    if not entries:
+        return None
+    top = min(indent for indent, _, _ in entries)
+    out: dict[tuple[str, ...], int] = {}
+    for i, (indent, key, line) in enumerate(entries):
+        if indent != top:
+            continue
+        out[(key,)] = line
+        section = doc.get(key)
+        if key not in _SECTIONS or not isinstance(section, dict) or not section:
+            continue
+        inner = entries[
+            i + 1 : next(
+                (j for j in range(i + 1, len(entries)) if entries[j][0] == top), len(entries)
+            )
+        ]
+        if not inner:
+            return None
+        level = inner[0][0]
+        found = [(k, ln) for ind, k, ln in inner if ind == level]
+        if [k for k, _ in found] != list(section):
+            return None
+        out.update(((key, k), ln) for k, ln in found)
+    return out
+
+
 def _entry_hashes(values: Any) -> list[Hash]:
     out = []
     for value in values if isinstance(values, list) else ():
@@ -130,7 +172,7 @@ class PipfileLockExtractor(FastMatch, Extractor):
             raise ExtractError(f"invalid JSON: {exc.msg}", line=exc.lineno) from None
         if not isinstance(doc, dict):
             raise ExtractError("not a Pipfile.lock: the top level is not an object", line=1)
-        lines = json_key_lines(text)
+        lines = _pretty_key_lines(text, doc) or json_key_lines(text)
         result = ExtractResult()
         meta = doc.get("_meta")
         sources = meta.get("sources") if isinstance(meta, dict) else None

@@ -103,6 +103,7 @@ class Declared:
     editable: bool = False
 
 
+@lru_cache(maxsize=65536)
 def canonical(name: str) -> str:
     return canonicalize_name(name)
 

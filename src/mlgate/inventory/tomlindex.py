@@ -70,6 +70,8 @@ class TomlIndex:
                 if line.count(in_multiline) % 2 == 1:
                     in_multiline = None
                 continue
+            if "[" not in line and "]" not in line and "'''" not in line and '"""' not in line:
+                continue  # most lines: nothing that opens a table, an array or a long string
             if depth == 0 and line.lstrip().startswith("["):
                 m = _HEADER.fullmatch(line)
                 path = split_key(m.group(2)) if m and len(m.group(1)) == len(m.group(3)) else None
@@ -78,7 +80,7 @@ class TomlIndex:
                     self._starts.append(i)
                     continue
             for quote in ('"""', "'''"):
-                if line.count(quote) % 2 == 1:
+                if quote in line and line.count(quote) % 2 == 1:
                     in_multiline = quote
             if in_multiline is None and ("[" in line or "]" in line):
                 bare = _STRINGS.sub("", line).split("#", 1)[0]
