@@ -28,7 +28,11 @@ def model_files(
 
     seen: dict[str, None] = {}
     for file in walk(root, exclude, warnings):
-        found = sniff(file.head, file.name, file.size, file.path)
+        try:
+            found = sniff(file.head, file.name, file.size, file.path)
+        except Exception:  # sniffing must never stop the walk: let the dispatcher report it
+            seen[file.relpath] = None
+            continue
         if found is not None and found.kind is not FormatKind.DATA:
             seen[file.relpath] = None
     if inventory is not None:

@@ -232,7 +232,7 @@ class Dispatcher:
             size = path.stat().st_size
             with path.open("rb") as fh:
                 found = sniff_stream(fh, path.name, size)
-        except OSError as exc:
+        except Exception as exc:  # unreadable or unsniffable: a finding, the scan goes on
             report.findings.append(
                 _error_finding(ScanTarget(relpath, "", 0, lambda: path.open("rb")), exc)
             )
