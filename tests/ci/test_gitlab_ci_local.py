@@ -53,7 +53,8 @@ def _project(tmp_path: Path) -> Path:
         shutil.copytree(examples, proj, ignore=shutil.ignore_patterns("__pycache__"))
     else:
         proj.mkdir()
-        (proj / "requirements.txt").write_text("jinja2==2.11.2\n")
+    # the package the local OSV server knows about, whatever the examples pin
+    (proj / "requirements-ci.txt").write_text("jinja2==2.11.2\n")
     return proj
 
 
@@ -64,6 +65,9 @@ def _git(proj: Path) -> None:
         ["add", "-A"],
         ["-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "init"],
         ["remote", "add", "origin", "https://gitlab.example.com/group/project.git"],
+        # the default branch gitlab-ci-local reads from origin/HEAD
+        ["update-ref", "refs/remotes/origin/main", "HEAD"],
+        ["symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"],
     ):
         subprocess.run(["git", *args], cwd=proj, check=True, env=env, capture_output=True)
 
