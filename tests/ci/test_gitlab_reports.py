@@ -166,7 +166,7 @@ def test_dependency_scanning_content() -> None:
         "file": "requirements.txt",
         "dependency": {"package": {"name": "requests"}, "version": "2.19.0", "direct": True},
     }
-    assert high["solution"] == "Upgrade requests to 2.20.0 or later."
+    assert high["solution"] == "Upgrade requests to 2\\.20\\.0 or later\\."  # Markdown-escaped
     assert high["links"] == [{"url": "https://nvd.nist.gov/vuln/detail/CVE-2018-18074"}]
     assert high["cvss_vectors"][0]["vector"].startswith("CVSS:3.1/")
     assert "cvss_vectors" not in unrated  # a v4 vector is not in the 15.x schema
@@ -180,6 +180,25 @@ def test_dependency_scanning_ids_are_stable_and_reproducible(monkeypatch) -> Non
     first = gitlab.render(_result(), opts)
     assert first == gitlab.render(_result(), opts)
     assert json.loads(first)["scan"]["start_time"] == "2023-11-14T22:13:20"
+
+
+def test_advisory_text_cannot_inject_markdown() -> None:
+    """Technique: Markdown/HTML injection through OSV advisory text shown by GitLab."""
+    import dataclasses
+
+    base = _result()
+    hostile = Advisory(
+        id="GHSA-aaaa-bbbb-cccc",
+        summary="<img src=x onerror=alert(1)> @security-team",
+        details="![pixel](https://tracker.example/p.png) [click](javascript:alert(1)) #1",
+        severity=Severity.LOW,
+    )
+    finding = dataclasses.replace(base.findings[0], advisory=hostile, fingerprint="")
+    result = dataclasses.replace(base, findings=(finding,))
+    vuln = json.loads(gitlab.render(result, ScanOptions(root=Path("."))))["vulnerabilities"][0]
+    assert "<img" not in vuln["name"] and "&lt;img" in vuln["name"]
+    assert "@security-team" not in vuln["name"]  # no mention
+    assert "![" not in vuln["description"] and "](" not in vuln["description"]
 
 
 def test_unsupported_report_version() -> None:

@@ -19,6 +19,7 @@ from mlgate.ci.options import DEFAULT_GITLAB_REPORT_VERSION, GITLAB_REPORT_VERSI
 from mlgate.errors import UsageError
 from mlgate.model import Advisory, Component, Finding, ScanResult, Severity
 from mlgate.options import ScanOptions
+from mlgate.report.markdown import md_escape
 
 SCHEMA_URL = (
     "https://gitlab.com/gitlab-org/security-products/security-report-schemas/-/raw/"
@@ -80,8 +81,9 @@ def _solution(comp: Component | None, finding: Finding) -> str | None:
     adv = finding.advisory
     if adv is not None and adv.fixed:
         name = comp.name if comp else "the package"
-        return _bounded(f"Upgrade {name} to {' or '.join(adv.fixed[:5])} or later.", MAX_SOLUTION)
-    return _bounded(finding.fix, MAX_SOLUTION) if finding.fix else None
+        text = f"Upgrade {name} to {' or '.join(adv.fixed[:5])} or later."
+        return _bounded(md_escape(text, 2_000), MAX_SOLUTION)
+    return _bounded(md_escape(finding.fix, 2_000), MAX_SOLUTION) if finding.fix else None
 
 
 def _vulnerability(finding: Finding, result: ScanResult) -> dict[str, Any] | None:
@@ -96,8 +98,13 @@ def _vulnerability(finding: Finding, result: ScanResult) -> dict[str, Any] | Non
     version = (comp.version or comp.spec or "") if comp else ""
     vuln: dict[str, Any] = {
         "id": str(uuid.uuid5(ID_NAMESPACE, finding.fingerprint)),
-        "name": _bounded(adv.summary or adv.id, MAX_NAME),
-        "description": _bounded(adv.details or adv.summary or adv.id, MAX_DESCRIPTION),
+        # GitLab renders these as Markdown: advisory text is untrusted, so it is escaped
+        # (no HTML, images, links or @-mentions from a database record)
+        "name": _bounded(md_escape(adv.summary or adv.id, 200), MAX_NAME),
+        "description": _bounded(
+            md_escape(adv.details or adv.summary or adv.id, 100_000, keep_newlines=True),
+            MAX_DESCRIPTION,
+        ),
         "severity": SEVERITY[finding.severity] if adv.severity is not None else "Unknown",
         "identifiers": _identifiers(adv),
         "location": {
@@ -123,7 +130,8 @@ def _vulnerability(finding: Finding, result: ScanResult) -> dict[str, Any] | Non
 
 def _times(result: ScanResult, options: ScanOptions) -> tuple[str, str]:
     if options.reproducible:
-        epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0") or 0)
+        raw = os.environ.get("SOURCE_DATE_EPOCH", "")
+        epoch = int(raw) if raw.isdigit() else 0
         end = datetime.fromtimestamp(epoch, tz=UTC)
         start = end
     else:
