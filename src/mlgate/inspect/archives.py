@@ -863,12 +863,29 @@ class CompressedScanner(ModelScanner):
     formats = ("gzip", "bz2", "xz", "zlib", "lzma")
 
     def scan(self, target: ScanTarget, ctx: ScanContext) -> Iterable[Finding]:
-        opener = decompressed(target.open, target.format, ctx)
+        factory, multi = COMPRESSORS[target.format]
+        streams: list[BoundedDecompress] = []
+
+        def opener() -> IO[bytes]:
+            raw = BoundedDecompress(target.open(), factory, ctx, multi_stream=multi)
+            streams.append(raw)
+            return _bufopen(raw)
+
         inner = target.member.rsplit("!", 1)[-1] if target.member else target.relpath
         stem = posixpath.splitext(posixpath.basename(inner))[0] or "data"
         child = target.child(f"{stem}", opener, target.size)
         # a tar inside (tgz) needs no seeking: tarfile reads it as a stream
-        return ctx.scan_nested(child)
+        yield from ctx.scan_nested(child)
+        if any(stream.truncated for stream in streams):
+            yield model_finding(
+                RULE_MALFORMED,
+                Severity.HIGH,
+                f"the {target.format} stream is truncated: its content ends early (what came "
+                "before was scanned)",
+                target,
+                trigger=f"{target.format}-truncated",
+                fix="regenerate the file",
+            )
 
 
 # ---------------------------------------------------------------------------------------------
