@@ -440,7 +440,9 @@ def run_picklescan(bin_dir: Path, corpus: Path) -> tuple[list[str], Callable[[Ru
                 res.flagged.add(path)
             elif "error" in line.lower():
                 res.errors.add(path)
-        res.crashed = run.returncode not in (0, 1)
+        # exit 2 means "errors during the scan" (counted above); a traceback is a crash
+        res.crashed = run.returncode not in (0, 1, 2) or "Unhandled exception" in run.stdout
+        res.note = "unhandled exception" if res.crashed else ""
         return res
 
     return cmd, parse
@@ -512,10 +514,10 @@ def run_fickling_all(bin_dir: Path, files: list[Path]) -> tuple[float, ToolResul
         )
         total += run.seconds
         rel = path.relative_to(CORPUS).as_posix()
-        if "Traceback" in run.stderr:
-            res.errors.add(rel)
+        if run.returncode == 1 and "Traceback" not in run.stderr:
+            res.flagged.add(rel)  # its verdict: anything but LIKELY_SAFE
         elif run.returncode != 0:
-            res.flagged.add(rel)
+            res.errors.add(rel)  # 2: "failed to parse this pickle file"
     return total, res
 
 
