@@ -593,3 +593,21 @@ def test_plain_purls_match_packageurl() -> None:
     for name, version in [("Foo_Bar", "1.0"), ("x", "1!2.0+local"), ("y", None), ("z", "2.0rc1")]:
         expected = PackageURL(type="pypi", name=canonical(name), version=version).to_string()
         assert pypi_purl(name, version) == expected
+
+
+def test_lockfiles_with_wrong_value_types_do_not_crash(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    """Technique: valid TOML/JSON with hostile shapes (a list where a table is expected...)."""
+    write("a/poetry.lock", '[metadata]\nfiles = [1]\n[[package]]\nname = "x"\nversion = "1"\n')
+    write("b/uv.lock", 'manifest = "m"\n[[package]]\nname = "y"\nversion = "2"\nwheels = 5\n')
+    write("c/pdm.lock", 'metadata = 3\n[[package]]\nname = "z"\nversion = "3"\nfiles = "f"\n')
+    write("d/Pipfile.lock", '{"_meta": [], "default": {"w": {"version": "==4", "hashes": 7}}}')
+    write("e/pylock.toml", 'packages = [{name = "v", version = "5", wheels = {}}]\n')
+    inv = build_inventory(tmp_path)
+    assert {(c.name, c.version) for c in inv.components} == {
+        ("x", "1"),
+        ("y", "2"),
+        ("z", "3"),
+        ("w", "4"),
+        ("v", "5"),
+    }
+    assert inv.warnings == ()

@@ -64,7 +64,7 @@ class PdmLockExtractor(FastMatch, Extractor):
         metadata = doc.get("metadata")
         meta_files = metadata.get("files") if isinstance(metadata, dict) else None
         legacy: dict[tuple[str, str], Any] = {}
-        for key, value in (meta_files or {}).items():
+        for key, value in (meta_files if isinstance(meta_files, dict) else {}).items():
             key_name, _, key_version = str(key).partition(" ")
             legacy[(canonical(key_name), key_version)] = value
         packages = doc.get("package", [])

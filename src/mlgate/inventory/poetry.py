@@ -56,7 +56,9 @@ class PoetryLockExtractor(FastMatch, Extractor):
         direct = sibling_direct_names(ctx, file)
         metadata = doc.get("metadata")
         meta_files = metadata.get("files") if isinstance(metadata, dict) else None
-        legacy = {canonical(k): v for k, v in (meta_files or {}).items()}
+        if not isinstance(meta_files, dict):
+            meta_files = {}
+        legacy = {canonical(k): v for k, v in meta_files.items()}
         packages = doc.get("package", [])
         if not isinstance(packages, list):
             packages = []

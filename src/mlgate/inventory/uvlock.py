@@ -41,7 +41,8 @@ def _grouped(pkg: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _hashes(pkg: dict[str, Any]) -> list[Hash]:
-    artifacts = [pkg.get("sdist"), *(pkg.get("wheels") or [])]
+    wheels = pkg.get("wheels")
+    artifacts = [pkg.get("sdist"), *(wheels if isinstance(wheels, list) else [])]
     out = []
     for art in artifacts:
         if isinstance(art, dict) and isinstance(art.get("hash"), str):
@@ -88,7 +89,8 @@ class UvLockExtractor(FastMatch, Extractor):
         if not isinstance(packages, list):
             packages = []
         manifest = doc.get("manifest")
-        members = {canonical(str(m)) for m in (manifest or {}).get("members", [])}
+        listed = manifest.get("members") if isinstance(manifest, dict) else None
+        members = {canonical(str(m)) for m in (listed if isinstance(listed, list) else [])}
 
         entries: list[tuple[int, dict[str, Any], int | None]] = []
         by_name: dict[str, list[dict[str, Any]]] = {}
