@@ -353,3 +353,18 @@ def test_scanned_code_warnings_are_not_ours_to_print() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert [f.rule_id for f in scan(code).findings] == [RULE_TORCH_LOAD]
+
+
+def test_repeated_calls_get_distinct_fingerprints_in_source_order() -> None:
+    code = "import torch\n" + "torch.load('w.pt')\n" * 3
+    out = scan(code).findings
+    assert [f.location.line for f in out] == [2, 3, 4]
+    assert [f.trigger for f in out] == [
+        "torch.load:weights_only=-",
+        "torch.load:weights_only=-#2",
+        "torch.load:weights_only=-#3",
+    ]
+    assert len({f.fingerprint for f in out}) == 3
+    # Adding code above leaves the fingerprints alone (no line numbers in them).
+    again = scan("import os\n\n" + code).findings
+    assert [f.fingerprint for f in again] == [f.fingerprint for f in out]

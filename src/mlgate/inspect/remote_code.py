@@ -28,7 +28,7 @@ import json
 import re
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -561,7 +561,26 @@ class _FileScanner:
                 self.pickle_load(call, f"{qual}(allow_pickle=True)")
             if last in _FETCHERS:
                 self.model_url(call, qual or last)
+        self.out.findings = _number_repeats(self.out.findings)
         return self.out
+
+
+def _number_repeats(findings: list[Finding]) -> list[Finding]:
+    """Source order; the same call repeated in one file gets ``#2``, ``#3`` on its trigger.
+
+    Fingerprints leave out line numbers (so edits above do not churn them); without this, two
+    identical calls would share one and a second one added later would pass as already known.
+    """
+    ordered = sorted(findings, key=lambda f: (f.location, f.rule_id))
+    seen: dict[tuple[str, str | None], int] = {}
+    out = []
+    for f in ordered:
+        key = (f.rule_id, f.trigger)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            f = replace(f, trigger=f"{f.trigger}#{seen[key]}", fingerprint="")
+        out.append(f)
+    return out
 
 
 def scan_source(
