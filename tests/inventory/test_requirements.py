@@ -283,3 +283,26 @@ def test_bad_file_does_not_stop_the_inventory(tmp_path: Path, write) -> None:  #
     assert [c.name for c in inv.components] == ["numpy"]
     [warning] = inv.warnings
     assert warning.path == "a/requirements.txt" and "binary" in warning.message
+
+
+def test_credentials_in_urls_are_redacted(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    """Technique: an index/VCS URL carrying a token must not leak into SBOMs or reports."""
+    write(
+        "requirements.txt",
+        "--extra-index-url https://user:s3cr3t@pypi.internal.example/simple\n"
+        "git+https://ghp_TOKEN123@git.example/org/private.git@v1#egg=private\n"
+        "git+ssh://git@git.example/org/ssh.git@v2#egg=sshpkg\n",
+    )
+    result = extract(tmp_path, "requirements.txt")
+    assert [s.url for s in result.sources] == ["https://***@pypi.internal.example/simple"]
+    comps = by_name(result)
+    private = comps["private"]
+    assert "TOKEN123" not in repr(private)
+    assert (
+        private.prop("mlgate:source-url")
+        == "git+https://***@git.example/org/private.git@v1#egg=private"
+    )
+    assert (
+        comps["sshpkg"].prop("mlgate:source-url")
+        == "git+ssh://git@git.example/org/ssh.git@v2#egg=sshpkg"
+    )

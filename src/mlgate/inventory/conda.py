@@ -22,7 +22,7 @@ from mlgate.inventory.interface import (
     ExtractResult,
     SourceFile,
 )
-from mlgate.inventory.pypi import FastMatch
+from mlgate.inventory.pypi import FastMatch, redact_userinfo
 from mlgate.inventory.requirements import RequirementsReader
 from mlgate.model import Component, Location, PackageSource, ScanWarning, Scope
 
@@ -117,7 +117,9 @@ class CondaEnvironmentExtractor(FastMatch, Extractor):
             for node in channels.value:
                 if isinstance(node, yaml.ScalarNode) and node.value:
                     loc = Location(file.relpath, _line(node))
-                    result.sources.append(PackageSource("conda-channel", str(node.value), loc))
+                    result.sources.append(
+                        PackageSource("conda-channel", redact_userinfo(str(node.value)), loc)
+                    )
         deps = fields.get("dependencies")
         if deps is None:
             return result

@@ -26,6 +26,7 @@ from mlgate.inventory.pypi import (
     parse_hash,
     parse_spec,
     pypi_component,
+    redact_userinfo,
 )
 from mlgate.inventory.pyproject import sibling_direct_names
 from mlgate.inventory.tomlindex import TomlIndex, load_toml
@@ -186,7 +187,9 @@ class PipfileLockExtractor(FastMatch, Extractor):
                 pos = text.find(json.dumps(url))
                 line = text.count("\n", 0, pos) + 1 if pos >= 0 else lines.get(("_meta", "sources"))
                 kind = "index-url" if n == 0 else "extra-index-url"
-                result.sources.append(PackageSource(kind, url, Location(file.relpath, line)))
+                result.sources.append(
+                    PackageSource(kind, redact_userinfo(url), Location(file.relpath, line))
+                )
         direct = sibling_direct_names(ctx, file, "Pipfile")
         for section, optional in _SECTIONS.items():
             packages = doc.get(section)
@@ -233,7 +236,9 @@ class PipfileExtractor(FastMatch, Extractor):
                 line = index.key_line(("source",), "url", occurrence=i)
                 kind = "index-url" if i == 0 else "extra-index-url"
                 result.sources.append(
-                    PackageSource(kind, source["url"], Location(file.relpath, line))
+                    PackageSource(
+                        kind, redact_userinfo(source["url"]), Location(file.relpath, line)
+                    )
                 )
         for section in ("packages", "dev-packages"):
             table = doc.get(section)

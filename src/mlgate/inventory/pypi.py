@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from packageurl import PackageURL
 from packaging.requirements import InvalidRequirement, Requirement
@@ -139,6 +139,24 @@ def hashes_from_mapping(values: Mapping[str, object]) -> list[Hash]:
             if h is not None:
                 out.append(h)
     return out
+
+
+def redact_userinfo(url: str) -> str:
+    """The URL without its user/password part (``https://***@host``): an index or VCS URL
+    written with a token must not carry it into SBOMs, reports or logs. A bare ``git@`` user
+    (SSH) is kept."""
+    if "@" not in url or "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if userinfo == "git":
+        return url
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def hashes_from_entries(entries: object) -> list[Hash]:
@@ -275,7 +293,7 @@ def pypi_component(
     A VCS/URL/path requirement has no version (it is never queried as pinned); its spec is
     ``@ URL`` so that two different references of one package stay two components.
     """
-    props = list(properties)
+    props = [(k, redact_userinfo(v) if k == PROP_INDEX else v) for k, v in properties]
     if decl.extras:
         props.append((PROP_EXTRAS, ",".join(decl.extras)))
     if decl.marker:
@@ -285,10 +303,11 @@ def pypi_component(
     if decl.source:
         props.append((PROP_SOURCE, decl.source))
         if decl.url:
-            props.append((PROP_SOURCE_URL, decl.url))
-            spec = f"@ {decl.url}"
+            url = redact_userinfo(decl.url)
+            props.append((PROP_SOURCE_URL, url))
+            spec = f"@ {url}"
             if decl.source in ("vcs", "url"):
-                qualifiers = (("vcs_url" if decl.source == "vcs" else "download_url", decl.url),)
+                qualifiers = (("vcs_url" if decl.source == "vcs" else "download_url", url),)
         if decl.ref:
             props.append((PROP_VCS_REF, decl.ref))
         if version:

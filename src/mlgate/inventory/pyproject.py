@@ -31,6 +31,7 @@ from mlgate.inventory.pypi import (
     parse_pep508,
     poetry_constraint,
     pypi_component,
+    redact_userinfo,
 )
 from mlgate.inventory.tomlindex import TomlIndex, TomlPath, load_toml
 from mlgate.model import Location, PackageSource, ScanWarning, Scope
@@ -158,7 +159,9 @@ class _Reader:
             if isinstance(url, str):
                 primary = source.get("priority") in ("primary", "default") or source.get("default")
                 kind = "index-url" if primary else "extra-index-url"
-                self.result.sources.append(PackageSource(kind, url, self.loc(line)))
+                self.result.sources.append(
+                    PackageSource(kind, redact_userinfo(url), self.loc(line))
+                )
 
     def poetry_table(
         self,
@@ -239,7 +242,9 @@ class _Reader:
             url = index.get("url")
             if isinstance(url, str):
                 kind = "index-url" if index.get("default") else "extra-index-url"
-                self.result.sources.append(PackageSource(kind, url, self.loc(line)))
+                self.result.sources.append(
+                    PackageSource(kind, redact_userinfo(url), self.loc(line))
+                )
         for key, kind in (("index-url", "index-url"), ("extra-index-url", "extra-index-url")):
             self._url_setting(("tool", "uv"), key, kind)
         self._url_setting(("tool", "uv"), "find-links", "find-links")
@@ -256,14 +261,16 @@ class _Reader:
                 kind = "find-links" if source.get("type") == "find_links" else "extra-index-url"
                 if source.get("name") == "pypi":
                     kind = "index-url"
-                self.result.sources.append(PackageSource(kind, url, self.loc(line)))
+                self.result.sources.append(
+                    PackageSource(kind, redact_userinfo(url), self.loc(line))
+                )
 
     def _url_setting(self, table: TomlPath, key: str, kind: str) -> None:
         value = _table(self.doc, *table).get(key)
         values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
         strings = [v for v in values if isinstance(v, str)]
         for url, line in zip(strings, self.index.string_lines(table, key, strings), strict=True):
-            self.result.sources.append(PackageSource(kind, url, self.loc(line)))
+            self.result.sources.append(PackageSource(kind, redact_userinfo(url), self.loc(line)))
 
     def _array(self, *path: str) -> Iterator[tuple[int | None, dict[str, Any]]]:
         """Entries of an array of tables with the line of each entry's ``url``."""

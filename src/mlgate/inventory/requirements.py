@@ -36,6 +36,7 @@ from mlgate.inventory.pypi import (
     parse_hash,
     parse_pep508,
     pypi_component,
+    redact_userinfo,
 )
 from mlgate.model import Hash, Location, PackageSource, ScanWarning, Scope
 
@@ -270,7 +271,7 @@ class RequirementsReader:
                 self.warn(relpath, number, f"{name} without a value")
                 return
             self.result.sources.append(
-                PackageSource(_SOURCE_OPTS[name], value, Location(relpath, number))
+                PackageSource(_SOURCE_OPTS[name], redact_userinfo(value), Location(relpath, number))
             )
         elif name in _FLAG_OPTS or name in _OTHER_VALUE_OPTS:
             return
