@@ -101,14 +101,19 @@ class _Entry:
                 self.fixed += [v for k, v in events if k == "fixed" and v not in self.fixed]
                 if self.scheme is not None:
                     self.ranges.append(_Range(events, self.scheme))
-        self._version_keys: list[Any] | None = None
+        self._version_keys: set[Any] | list[Any] | None = None
 
     def listed(self, key: Any) -> bool:
         """The version is in the list under another spelling (``1.1`` and ``1.1.0`` in PEP 440)."""
         if self._version_keys is None:
             assert self.scheme is not None
-            keys = (cached_key(self.scheme, v) for v in self.versions)
-            self._version_keys = [k for k in keys if k is not None]
+            keys = [k for k in (cached_key(self.scheme, v) for v in self.versions) if k is not None]
+            try:
+                self._version_keys = set(keys)  # equal versions hash alike in hashable schemes
+            except TypeError:
+                self._version_keys = keys  # comparison-only keys (Maven, dpkg ...): a scan
+        if isinstance(self._version_keys, set):
+            return key in self._version_keys
         return any(k == key for k in self._version_keys)
 
     def affects(self, version: str) -> bool:
