@@ -20,7 +20,12 @@ from mlgate.model import (
     Scope,
 )
 from mlgate.options import ScanOptions
-from mlgate.report.cyclonedx import ROOT_REF, render
+from mlgate.report.cyclonedx import (
+    ROOT_REF,
+    render,
+    render_direct,
+    render_with_library,
+)
 
 VALIDATOR = JsonStrictValidator(SchemaVersion.V1_6)
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -297,3 +302,62 @@ def test_invalid_purl_becomes_a_property() -> None:
     (out,) = sbom(result((comp,)))["components"]
     assert "purl" not in out
     assert props(out)["mlgate:purl"] == "not a purl"
+
+
+def many_components(n: int) -> tuple[Component, ...]:
+    """A generated inventory exercising every field, with shared names across files."""
+    kinds = list(ComponentKind)
+    out = []
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        out.append(
+            Component(
+                "PyPI" if kind is ComponentKind.LIBRARY else "",
+                f"pkg{i % 40}" if kind is ComponentKind.LIBRARY else f"files/f{i}.bin",
+                None if i % 9 == 0 else f"{i % 5}.{i % 3}",
+                kind=kind,
+                purl=f"pkg:pypi/pkg{i % 40}@{i % 5}.{i % 3}"
+                if kind is ComponentKind.LIBRARY and i % 9
+                else None,
+                scope=[Scope.DIRECT, Scope.TRANSITIVE, Scope.UNKNOWN][i % 3],
+                optional=i % 4 == 0,
+                spec=">=1" if i % 9 == 0 else None,
+                declared_in=tuple(Location(f"p{j}/uv.lock", i + j) for j in range(i % 3 + 1))
+                + ((Location("a.zip", None, member="m.pkl"),) if i % 11 == 0 else ()),
+                licenses=(("MIT", "Apache-2.0", "GPL-2.0-only OR MIT", "Weird")[: i % 5]),
+                hashes=(Hash("SHA-256", f"{i:064x}"), Hash("MD5", f"{i:032x}"))[: i % 3],
+                properties=(("b", str(i)), ("mlgate:a", "x"), ("docker:tag", "t"))[: i % 4],
+                depends_on=(f"pkg{(i + 1) % 40}", f"pkg{(i + 2) % 40}") if i % 2 else (),
+            )
+        )
+    return tuple(out)
+
+
+def test_direct_writer_equals_the_library_byte_for_byte() -> None:
+    """The large-inventory writer must say exactly what cyclonedx-python-lib says."""
+    options = ScanOptions(root=Path("."), reproducible=True)
+    for comps in (every_kind(), many_components(300)):
+        res = result(comps)
+        assert render_direct(res, options) == render_with_library(res, options)
+
+
+def test_direct_writer_equals_the_library_without_reproducible() -> None:
+    options = ScanOptions(root=Path("."), reproducible=False)
+    a = json.loads(render_direct(result(), options))
+    b = json.loads(render_with_library(result(), options))
+    for doc in (a, b):
+        del doc["serialNumber"], doc["metadata"]["timestamp"]
+    assert a == b
+
+
+def test_large_inventories_use_the_direct_writer_and_stay_valid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlgate.report import cyclonedx
+
+    # A lower switch-over keeps the schema validation (slow on big documents) quick.
+    monkeypatch.setattr(cyclonedx, "LIBRARY_MAX", 60)
+    res = result(many_components(61))
+    text = render(res, ScanOptions(root=Path("."), reproducible=True))
+    assert VALIDATOR.validate_str(text) is None
+    assert len(json.loads(text)["components"]) == 61

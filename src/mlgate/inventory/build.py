@@ -49,24 +49,31 @@ def merge_components(components: Iterable[Component]) -> list[Component]:
     The merged scope is the most direct one seen, and a component is optional only when every
     declaration of it is optional.
     """
-    merged: dict[tuple[str, ...], Component] = {}
+    # Group first and join each group once: re-sorting the growing union at every duplicate
+    # is quadratic for a package declared in thousands of files of a monorepo.
+    groups: dict[tuple[str, ...], list[Component]] = {}
     for comp in components:
-        prev = merged.get(comp.key)
-        if prev is None:
-            merged[comp.key] = comp
+        groups.setdefault(comp.key, []).append(comp)
+    merged: list[Component] = []
+    for group in groups.values():
+        first = group[0]
+        if len(group) == 1:
+            merged.append(first)
             continue
-        merged[comp.key] = replace(
-            prev,
-            declared_in=tuple(sorted(set(prev.declared_in) | set(comp.declared_in))),
-            hashes=tuple(sorted(set(prev.hashes) | set(comp.hashes))),
-            licenses=tuple(sorted(set(prev.licenses) | set(comp.licenses))),
-            properties=tuple(sorted(set(prev.properties) | set(comp.properties))),
-            depends_on=tuple(sorted(set(prev.depends_on) | set(comp.depends_on))),
-            scope=min(prev.scope, comp.scope, key=_SCOPE_ORDER.__getitem__),
-            optional=prev.optional and comp.optional,
-            purl=prev.purl or comp.purl,
+        merged.append(
+            replace(
+                first,
+                declared_in=tuple(sorted({loc for c in group for loc in c.declared_in})),
+                hashes=tuple(sorted({h for c in group for h in c.hashes})),
+                licenses=tuple(sorted({lic for c in group for lic in c.licenses})),
+                properties=tuple(sorted({p for c in group for p in c.properties})),
+                depends_on=tuple(sorted({d for c in group for d in c.depends_on})),
+                scope=min((c.scope for c in group), key=_SCOPE_ORDER.__getitem__),
+                optional=all(c.optional for c in group),
+                purl=next((c.purl for c in group if c.purl), None),
+            )
         )
-    return sorted(merged.values(), key=lambda c: (c.key, c.bom_ref))
+    return sorted(merged, key=lambda c: (c.key, c.bom_ref))
 
 
 def build_inventory(
