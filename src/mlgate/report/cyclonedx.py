@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePath
+from types import GeneratorType
 from typing import Any
 
 from cyclonedx.contrib.license.factories import LicenseFactory
@@ -419,7 +420,8 @@ def _direct_json(plan: _Plan) -> dict[str, Any]:
     )
     data: dict[str, Any] = {}
     if pairs:
-        data["components"] = [_component_json(comp, ref) for comp, ref in pairs]
+        # Built lazily, one component at a time, by the streaming encoder below.
+        data["components"] = (_component_json(comp, ref) for comp, ref in pairs)
     data["dependencies"] = sorted(deps, key=lambda d: str(d["ref"]))
     data["metadata"] = {
         "component": {"bom-ref": ROOT_REF, "name": plan.root_name, "type": "application"},
@@ -448,9 +450,31 @@ def render_with_library(result: ScanResult, options: ScanOptions) -> str:
     return _Json16(_build_bom(_plan(result, options))).output_as_string(indent=2) + "\n"
 
 
+def _dumps_indented(data: dict[str, Any]) -> str:
+    """``json.dumps(data, indent=2) + "\\n"``, element by element for the top-level arrays.
+
+    One ``json.dumps`` of the whole document holds millions of small chunks at once (hundreds
+    of megabytes for a monorepo); this holds each element's text once and joins once.
+    """
+    parts = ["{"]
+    for n, (key, value) in enumerate(data.items()):
+        parts.append(("\n  " if n == 0 else ",\n  ") + json.dumps(key) + ": ")
+        if isinstance(value, (list, GeneratorType)):
+            count = 0
+            for item in value:
+                parts.append("[\n    " if count == 0 else ",\n    ")
+                parts.append(json.dumps(item, indent=2).replace("\n", "\n    "))
+                count += 1
+            parts.append("\n  ]" if count else "[]")
+        else:
+            parts.append(json.dumps(value, indent=2).replace("\n", "\n  "))
+    parts.append("\n}\n")
+    return "".join(parts)
+
+
 def render_direct(result: ScanResult, options: ScanOptions) -> str:
     """The SBOM written directly (same bytes as :func:`render_with_library`)."""
-    return json.dumps(_direct_json(_plan(result, options)), indent=2) + "\n"
+    return _dumps_indented(_direct_json(_plan(result, options)))
 
 
 def render(result: ScanResult, options: ScanOptions) -> str:
