@@ -340,3 +340,23 @@ def test_matches_uses_the_head_only(tmp_path: Path) -> None:
     assert ext.matches(missing)
     text = SourceFile(root=tmp_path, relpath="notes.txt", size=5, head=b"hello")
     assert not ext.matches(text)
+
+
+def test_dvc_target_behind_a_symlink_out_of_the_root_is_not_read(tmp_path: Path) -> None:
+    """Technique: a .dvc pointer whose target path runs through a symlink leaving the tree."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    make_pickle(outside / "clf.pkl")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "link").symlink_to(outside, target_is_directory=True)
+    (repo / "clf.pkl.dvc").write_text(
+        "outs:\n- md5: 0cc175b9c0f1b6a831c399e269772661\n  path: link/clf.pkl\n"
+    )
+    inv = inventory(repo)
+    (comp,) = inv.components
+    assert comp.name == "link/clf.pkl"
+    assert comp.prop("present") == "false"
+    assert comp.prop("format") == "pickle"  # from the name: the file was never opened
+    assert comp.kind is ComponentKind.MODEL
+    assert [(w.path, w.code) for w in inv.warnings] == [("link", "symlink-escape")]

@@ -333,7 +333,14 @@ class ModelFileExtractor(Extractor):
         if isinstance(entry.get("nfiles"), int):
             props.append(("dvc:nfiles", str(entry["nfiles"])))
         absolute = ctx.root / target
-        present = absolute.is_file() and not absolute.is_symlink()
+        # Present only as a regular file really inside the root: a symlinked folder on the way
+        # must not lead the extractor out of the tree.
+        real = Path(os.path.realpath(absolute))
+        present = (
+            real.is_relative_to(ctx.root.resolve())
+            and absolute.is_file()
+            and not absolute.is_symlink()
+        )
         kind = None
         if present:
             try:
