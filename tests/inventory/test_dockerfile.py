@@ -116,13 +116,16 @@ def test_arg_without_default_is_a_warning_not_an_image(tmp_path: Path) -> None:
 def test_platform_flag_and_scratch(tmp_path: Path) -> None:
     inv = scan(
         tmp_path,
+        "ARG ARCH=linux/arm64\n"
         "FROM --platform=linux/amd64 golang:1.22 AS build\n"
+        "FROM --platform=${ARCH} alpine:3.20\n"
         "FROM --platform=$BUILDPLATFORM SCRATCH\n"
         "FROM scratch\n",
     )
     comps = by_name(inv)
-    assert list(comps) == ["golang"]
+    assert sorted(comps) == ["alpine", "golang"]
     assert comps["golang"].prop("docker:platform") == "linux/amd64"
+    assert comps["alpine"].prop("docker:platform") == "linux/arm64"
     assert not inv.warnings
 
 

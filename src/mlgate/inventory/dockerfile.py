@@ -249,7 +249,12 @@ class DockerfileExtractor(Extractor):
                     continue
                 ref, missing = substitute(words[0], global_args)
                 alias = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
-                self._image(file, ins, ref, missing, flags.get("platform"), stages, result)
+                platform = flags.get("platform")
+                if platform:
+                    # Keep automatic build args ($BUILDPLATFORM ...) as written.
+                    expanded, unknown = substitute(platform, global_args)
+                    platform = platform if unknown else expanded
+                self._image(file, ins, ref, missing, platform, stages, result)
                 if alias:
                     stages.add(alias)
             elif ins.keyword in {"COPY", "RUN", "ADD"} and in_stage:

@@ -77,9 +77,7 @@ _NAME_DATA_FORMATS = {
     ".orc": "orc",
 }
 _ARCHIVE_SUFFIXES = {".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".lzma", ".z", ".zst"}
-_DATA_WORDS = re.compile(
-    r"(?:^|[^a-z])(data|dataset|datasets|corpus|train|test|eval|val)(?:[^a-z]|$)"
-)
+_DATA_WORDS = re.compile(r"(?:^|[^a-z])(data|dataset|datasets|corpus|train)(?:[^a-z]|$)")
 _MODEL_WORDS = re.compile(r"model|weights|checkpoint|ckpt|adapter|lora|tokenizer|embedding")
 _LFS_OID = re.compile(r"^oid sha256:([0-9a-f]{64})$")
 _LFS_SIZE = re.compile(r"^size (\d+)$")
