@@ -313,7 +313,7 @@ def many_components(n: int) -> tuple[Component, ...]:
         out.append(
             Component(
                 "PyPI" if kind is ComponentKind.LIBRARY else "",
-                f"pkg{i % 40}" if kind is ComponentKind.LIBRARY else f"files/f{i}.bin",
+                f"pkg{i % 40}" if kind is ComponentKind.LIBRARY else f"files/modèle-{i}.bin",
                 None if i % 9 == 0 else f"{i % 5}.{i % 3}",
                 kind=kind,
                 purl=f"pkg:pypi/pkg{i % 40}@{i % 5}.{i % 3}"
