@@ -286,3 +286,14 @@ def test_toml_index_is_not_fooled_by_strings_and_arrays() -> None:
     assert index.key_line((), "matrix") == 4
     assert split_key('tool."poetry".dependencies') == ("tool", "poetry", "dependencies")
     assert split_key("a..b") is None
+
+
+def test_poetry_dependency_as_its_own_table(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    write(
+        "pyproject.toml",
+        '[tool.poetry]\nname = "x"\n\n[tool.poetry.dependencies]\npython = "^3.11"\n\n'
+        '[tool.poetry.dependencies.torch]\nversion = "2.2.1"\nsource = "gpu"\n',
+    )
+    [torch] = extract(tmp_path, "pyproject.toml").components
+    assert torch.version == "2.2.1" and torch.declared_in[0].line == 7
+    assert torch.prop("mlgate:index") == "gpu"

@@ -115,6 +115,15 @@ class TomlIndex:
         return None if found is None else found + 1
 
     def _key(self, table: TomlPath, key: str | None, occurrence: int) -> int | None:
+        found = self._key_in_body(table, key, occurrence)
+        if found is None and key is not None and occurrence == 0:
+            # the value may be a sub-table of its own: [tool.poetry.dependencies.torch]
+            sub = self.headers.get((*table, key))
+            if sub:
+                return sub[0]
+        return found
+
+    def _key_in_body(self, table: TomlPath, key: str | None, occurrence: int) -> int | None:
         span = self._span(table, occurrence)
         if span is None:
             return None
