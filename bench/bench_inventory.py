@@ -274,7 +274,7 @@ def main() -> int:
                 [str(peer_bin / "python"), str(driver), str(jobs_file), str(Path(tmp) / "p.json")],
                 repeat=REPEAT,
             )
-            print(f"cyclonedx-py: {peer.stdout.strip()} {peer.stderr.strip()[-300:]}")
+            print(f"cyclonedx-py: {peer.stdout.strip()}")
             # the same inputs for mlgate: requirements, Poetry and Pipenv projects only
             excludes = ["uv", "environment.yml"]
             ours_subset = median_run(
