@@ -36,9 +36,10 @@ CORPUS = BENCH_DIR / "models-corpus"
 BIG = BENCH_DIR / "models-big"
 OUT = BENCH_DIR / "models-out"
 PEERS: dict[str, list[str]] = {
-    "picklescan": ["picklescan", "numpy"],  # numpy: its .npy/.npz support imports it
+    # each peer with the optional extras its own docs name for the formats of the corpus
+    "picklescan": ["picklescan[7z]", "numpy"],  # numpy: its .npy/.npz support imports it
     "modelscan": ["modelscan[h5py]"],
-    "fickling": ["fickling", "typing_extensions"],
+    "fickling": ["fickling[archive]", "typing_extensions"],
     "modelaudit": ["modelaudit[h5,onnx,safetensors,sevenzip,joblib]", "gguf", "jinja2"],
 }
 GIB = 1024**3
