@@ -35,6 +35,7 @@ def load_toml(text: str) -> dict[str, Any]:
         raise ExtractError(f"invalid TOML: {exc}", line=line) from None
 
 
+@lru_cache(maxsize=4096)
 def split_key(text: str) -> TomlPath | None:
     """``tool."poetry".dependencies`` -> ("tool", "poetry", "dependencies"); None if not a key."""
     parts: list[str] = []
