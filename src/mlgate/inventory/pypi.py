@@ -307,7 +307,8 @@ def pypi_component(
             props.append((PROP_SOURCE_URL, url))
             spec = f"@ {url}"
             if decl.source in ("vcs", "url"):
-                qualifiers = (("vcs_url" if decl.source == "vcs" else "download_url", url),)
+                kind = "vcs_url" if decl.source == "vcs" else "download_url"
+                qualifiers = ((kind, url.split("#", 1)[0]),)  # "#egg=" is pip's, not the URL's
         if decl.ref:
             props.append((PROP_VCS_REF, decl.ref))
         if version:
