@@ -297,3 +297,19 @@ def test_poetry_dependency_as_its_own_table(tmp_path: Path, write) -> None:  # t
     [torch] = extract(tmp_path, "pyproject.toml").components
     assert torch.version == "2.2.1" and torch.declared_in[0].line == 7
     assert torch.prop("mlgate:index") == "gpu"
+
+
+def test_uv_sources_turn_index_requirements_into_git_and_path(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    write(
+        "pyproject.toml",
+        '[project]\nname = "x"\ndependencies = ["lib>=1.0", "tools", "numpy==1.26.4"]\n\n'
+        "[tool.uv.sources]\n"
+        'lib = { git = "https://git.example/org/lib", tag = "v1.2" }\n'
+        'tools = { path = "../tools", editable = true }\n',
+    )
+    result = extract(tmp_path, "pyproject.toml")
+    lib, tools, numpy = (one(result, n) for n in ("lib", "tools", "numpy"))
+    assert lib.prop("mlgate:source") == "vcs" and lib.prop("mlgate:vcs-ref") == "v1.2"
+    assert lib.spec == "@ git+https://git.example/org/lib@v1.2" and lib.declared_in[0].line == 3
+    assert tools.prop("mlgate:source") == "path" and tools.prop("mlgate:editable") == "true"
+    assert numpy.version == "1.26.4" and numpy.prop("mlgate:source") is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,31 @@ class _Reader:
         self.doc = doc
         self.index = index
         self.result = ExtractResult()
+        self.uv_sources = self._uv_sources()
+
+    def _uv_sources(self) -> dict[str, dict[str, Any]]:
+        """``tool.uv.sources``: packages that uv takes from git, a path or a URL, not an index."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, value in _table(self.doc, "tool", "uv", "sources").items():
+            first = value[0] if isinstance(value, list) and value else value
+            if not isinstance(first, dict):
+                continue
+            if isinstance(first.get("git"), str):
+                ref = first.get("rev") or first.get("tag") or first.get("branch")
+                url = f"git+{first['git']}" + (f"@{ref}" if ref else "")
+                out[canonical(name)] = {"source": "vcs", "url": url, "ref": ref}
+            elif isinstance(first.get("path"), str):
+                editable = bool(first.get("editable"))
+                out[canonical(name)] = {
+                    "source": "path",
+                    "url": first["path"],
+                    "editable": editable,
+                }
+            elif isinstance(first.get("url"), str):
+                out[canonical(name)] = {"source": "url", "url": first["url"]}
+            elif first.get("workspace") is True:
+                out[canonical(name)] = {"source": "path", "url": "workspace"}
+        return out
 
     def warn(self, line: int | None, message: str) -> None:
         self.result.warnings.append(ScanWarning(self.relpath, message, line=line))
@@ -85,6 +111,9 @@ class _Reader:
                 if warn:
                     self.warn(line, f"not a valid requirement {text!r}: {exc}")
                 continue
+            override = self.uv_sources.get(canonical(decl.name)) if not decl.source else None
+            if override:
+                decl = replace(decl, **override)
             self.result.components.append(
                 pypi_component(
                     decl, self.loc(line), scope=Scope.DIRECT, optional=optional, properties=props
