@@ -57,6 +57,7 @@ def test_pinned_unpinned_conda_and_models(osv_server: Start, tmp_path: Path) -> 
     unpinned = [f for f in out.findings if f.rule_id == "MLG-UNPINNED"]
     assert len(unpinned) == 1
     assert unpinned[0].severity is Severity.LOW
+    assert unpinned[0].kind == "inventory" and unpinned[0].advisory is None
     assert ">=1,<3" in unpinned[0].message
     assert unpinned[0].location == Location("requirements.txt", 3)
     assert out.stats["osv_not_applicable"] == 1

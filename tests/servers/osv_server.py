@@ -102,6 +102,11 @@ def server_affects(record: dict[str, Any], ecosystem: str, name: str, version: s
     return False
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # a client opening a hundred connections at once is not refused
+    daemon_threads = True
+
+
 class OsvServer:
     """``with OsvServer(records) as srv: srv.url`` -> ``http://127.0.0.1:PORT``."""
 
@@ -123,7 +128,7 @@ class OsvServer:
         self._faults: dict[str, list[tuple[str, Any]]] = defaultdict(list)
         self._lock = threading.Lock()
         self.add(load_records(records) if isinstance(records, Path) else records)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

@@ -86,7 +86,7 @@ def unpinned_finding(component: Component) -> Finding:
     spec = component.spec or "any version"
     return Finding(
         rule_id=RULE_UNPINNED,
-        kind="vulnerability",
+        kind="inventory",  # about how the dependency is declared; no advisory behind it
         severity=Severity.LOW,
         message=(
             f"{component.name} is not pinned ({spec}): the version that gets installed, and its "

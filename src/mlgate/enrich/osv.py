@@ -64,7 +64,7 @@ class OsvClient(AdvisorySource):
         base_url: str | None = None,
         *,
         cache: OsvCache | None = None,
-        concurrency: int = 64,
+        concurrency: int = 128,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         retries: int = 5,
