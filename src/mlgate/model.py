@@ -75,7 +75,7 @@ class Scope(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Location:
     """A place in the scanned tree: POSIX path relative to the root, 1-based line."""
 
@@ -101,7 +101,7 @@ class Location:
         return out
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Hash:
     alg: str  # CycloneDX spelling: "SHA-256", "SHA-384", "MD5" ...
     value: str  # lowercase hex
@@ -116,7 +116,7 @@ def normalize_name(ecosystem: str, name: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a monorepo's inventory holds 10^5 of these
 class Component:
     """One thing the repository ships or depends on.
 
