@@ -144,3 +144,32 @@ def test_online_and_offline_agree_on_real_pypi_records(
     differ = [q for q in queries if ids(online, q) != ids(offline, q)]
     assert differ == []
     assert sum(bool(ids(offline, q)) for q in queries) > 100
+
+
+def test_online_and_offline_agree_on_real_go_records(
+    shared_dir: Path,
+    tmp_path: Path,
+    osv_server: Callable[..., OsvServer],
+    fast_client: Callable[..., OsvClient],
+) -> None:
+    queries = set()
+    for rec in dump(shared_dir, "Go"):
+        for entry in rec.get("affected", []):
+            for rng in entry.get("ranges", []):
+                for event in rng.get("events", []):
+                    for value in event.values():
+                        if value != "0":
+                            queries.add(PackageQuery("Go", entry["package"]["name"], value))
+    ordered = sorted(queries)
+    srv = osv_server(shared_dir / "osv" / "Go" / "all.zip")
+    online = fast_client(srv.url).lookup(ordered)
+    offline = OfflineSource(shared_dir / "osv" / "Go" / "all.zip", cache_dir=tmp_path).lookup(
+        ordered
+    )
+    assert not online.failed and len(ordered) > 40
+
+    def ids(result: Any, q: PackageQuery) -> set[str]:
+        return {r["id"] for r in result.records[q]}
+
+    assert [q for q in ordered if ids(online, q) != ids(offline, q)] == []
+    assert sum(bool(ids(offline, q)) for q in ordered) > 10

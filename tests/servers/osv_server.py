@@ -64,14 +64,16 @@ def _in_range(version: str, rng: dict[str, Any], parse: Any) -> bool:
     except (InvalidVersion, ValueError):
         return False
     points = []
+    state = False
     for event in rng.get("events", []):
         for kind, value in event.items():
+            if kind == "introduced" and value == "0":
+                state = True  # from the very first version, prereleases of 0.0.0 included
+                continue
             try:
-                key = parse("0.0.0") if value == "0" else parse(value)
+                points.append((parse(value), kind))
             except (InvalidVersion, ValueError):
                 continue
-            points.append((key, kind))
-    state = False
     for key, kind in sorted(points, key=lambda p: p[0]):
         if kind == "introduced" and key <= v:
             state = True
