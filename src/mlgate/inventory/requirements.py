@@ -74,7 +74,6 @@ _OTHER_VALUE_OPTS = {
     "--abi",
 }
 _FLAG_OPTS = {"--no-index", "--pre", "--prefer-binary", "--require-hashes", "--no-deps"}
-_SHORT_WITH_VALUE = ("-r", "-c", "-e", "-i", "-f")
 
 
 def _split(text: str) -> list[str]:
