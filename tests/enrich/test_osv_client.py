@@ -177,3 +177,16 @@ def test_base_url_with_v1_suffix_is_accepted(osv_server: Start, fast_client: Mak
     srv = osv_server(RECORDS)
     result = fast_client(srv.url + "/v1/").lookup([BETA])
     assert ids(result, BETA) == ["PYSEC-3"]
+
+
+@pytest.mark.parametrize("header", ["Thu, 01 Jan 1970 00:00:00 GMT", "soon-ish", "-5"])
+def test_retry_after_dates_and_garbage(osv_server: Start, fast_client: Make, header: str) -> None:
+    # A date in the past, an unreadable value or a negative delay: retry at once or after the
+    # client's own backoff, never crash and never wait for ever.
+    srv = osv_server(RECORDS)
+    srv.fail("querybatch", 1, status=429, retry_after=header)
+    t0 = time.perf_counter()
+    result = fast_client(srv.url).lookup([BETA])
+    assert time.perf_counter() - t0 < 1.5
+    assert ids(result, BETA) == ["PYSEC-3"]
+    assert srv.counts["querybatch"] == 2
