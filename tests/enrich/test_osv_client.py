@@ -190,3 +190,12 @@ def test_retry_after_dates_and_garbage(osv_server: Start, fast_client: Make, hea
     assert time.perf_counter() - t0 < 1.5
     assert ids(result, BETA) == ["PYSEC-3"]
     assert srv.counts["querybatch"] == 2
+
+
+def test_the_declared_name_is_sent(osv_server: Start, fast_client: Make) -> None:
+    # npm names are matched case-sensitively by OSV; the normalised name is for local matching.
+    srv = osv_server([record("GHSA-js", "JSONStream", ecosystem="npm", versions=["0.1.0"])])
+    query = PackageQuery("npm", "jsonstream", "0.1.0", "JSONStream")
+    fast_client(srv.url).lookup([query])
+    sent = [q["package"]["name"] for _, body in srv.bodies for q in body.get("queries", [])]
+    assert sent == ["JSONStream"]

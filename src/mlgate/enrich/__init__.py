@@ -121,7 +121,7 @@ def enrich(
         if comp.version is None:
             out.findings.append(unpinned_finding(comp))
             continue
-        query = PackageQuery(comp.ecosystem, comp.normalized_name, comp.version)
+        query = PackageQuery(comp.ecosystem, comp.normalized_name, comp.version, comp.name)
         wanted.setdefault(query, []).append(comp)
     out.stats["osv_not_applicable"] = not_applicable
     out.stats["osv_unpinned"] = len(out.findings)

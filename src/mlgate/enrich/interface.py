@@ -20,6 +20,8 @@ class PackageQuery:
     ecosystem: str
     name: str
     version: str
+    # The name as declared, sent to the API: OSV matches npm names case-sensitively, for one.
+    declared_name: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return f"{self.ecosystem}/{self.name}@{self.version}"

@@ -324,7 +324,7 @@ class OsvClient(AdvisorySource):
 
 def _query_body(q: PackageQuery, token: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "package": {"name": q.name, "ecosystem": q.ecosystem},
+        "package": {"name": q.declared_name or q.name, "ecosystem": q.ecosystem},
         "version": q.version,
     }
     if token:
