@@ -25,8 +25,8 @@ demo: $(STAMP)
 	  rc=$$?; test $$rc -le 1
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench examples entrypoint.py
-	$(BIN)/ruff format --check src tests bench examples entrypoint.py
+	$(BIN)/ruff check --no-cache src tests bench examples entrypoint.py
+	$(BIN)/ruff format --no-cache --check src tests bench examples entrypoint.py
 	$(BIN)/mypy --strict src
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml

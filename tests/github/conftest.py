@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from github import Github
+
 from mlgate.github.event import GitHubContext
 from mlgate.github.publish import make_client
 from tests.servers.github_server import GitHubServer, GitHubState

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from github import Github, GithubException
 from github.IssueComment import IssueComment
 
-from github import Github, GithubException
 from mlgate.options import CommentMode
 from mlgate.report.markdown import MARKER
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 import requests
-
 from github import Auth, Github, GithubException
+
 from mlgate import __version__
 from mlgate.github.annotations import annotate
 from mlgate.github.commands import add_mask, issue
