@@ -30,6 +30,7 @@ import jinja2
 
 from mlgate.model import Finding, ScanResult, Severity
 from mlgate.options import ScanOptions
+from mlgate.report.categories import category_of
 
 MARKER = "<!-- mlgate-report -->"
 COMMENT_LIMIT = 65_536  # GitHub's maximum issue/PR comment body, in characters
@@ -209,9 +210,10 @@ def context(result: ScanResult, links: Links, view: View, *, summary: bool) -> d
     active = [f for f in result.findings if not f.suppressed]
     suppressed = [f for f in result.findings if f.suppressed]
     counts = Counter(f.severity for f in active)
-    vulns = [f for f in active if f.kind == "vulnerability"]
-    models = [f for f in active if f.kind in ("model", "provenance", "source")]
-    others = [f for f in active if f not in vulns and f not in models]
+    # the same three groups as the SARIF runs
+    vulns = [f for f in active if category_of(f) == "dependencies"]
+    models = [f for f in active if category_of(f) == "models"]
+    others = [f for f in active if category_of(f) == "policy"]
     highest = next((s for s in SEVERITIES if counts.get(s)), None)
     deciding = set(result.verdict.deciding)
 

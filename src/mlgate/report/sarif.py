@@ -28,6 +28,7 @@ import sarif_om as om
 
 from mlgate.model import Advisory, Finding, ScanResult, ScanWarning, Severity
 from mlgate.options import ScanOptions
+from mlgate.report.categories import CATEGORIES, category_of
 from mlgate.report.markdown import code_escape, md_escape
 
 SARIF_VERSION = "2.1.0"
@@ -39,13 +40,6 @@ SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = "mlgate/v1"
 OSV_URL = "https://osv.dev/vulnerability/"
 
-CATEGORIES = ("dependencies", "models", "policy")
-_CATEGORY_OF_KIND = {
-    "vulnerability": "dependencies",
-    "model": "models",
-    "provenance": "models",
-    "source": "models",
-}
 
 # GitHub's documented limits for an upload (docs: "SARIF support for code scanning").
 MAX_RUNS = 20
@@ -88,10 +82,6 @@ _KEEP_DEFAULTS = frozenset({"level"})
 class SarifLimits:
     max_results_per_run: int = MAX_RESULTS_PER_RUN
     max_gzip_bytes: int = MAX_GZIP_BYTES
-
-
-def category_of(finding: Finding) -> str:
-    return _CATEGORY_OF_KIND.get(finding.kind, "policy")
 
 
 def automation_id(category: str) -> str:

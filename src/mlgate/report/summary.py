@@ -36,7 +36,7 @@ def render_text(result: ScanResult) -> str:
         cov = result.coverage
         lines.append(f"vulnerability coverage: checked {cov.checked} of {cov.total} packages")
     lines.extend(
-        for_terminal(f"  [{f.severity.value}] {f.rule_id} {f.location}: {f.message}", 300)
+        for_terminal(f"  [{f.severity.value}] {f.rule_id} {f.location}: {f.message}", 160)
         for f in active[:15]
     )
     if len(active) > 15:
