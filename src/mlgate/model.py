@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from packaging.utils import canonicalize_name
-
 RESULT_SCHEMA_VERSION = "1.0"
 
 
@@ -110,6 +108,9 @@ class Hash:
 def normalize_name(ecosystem: str, name: str) -> str:
     """The canonical form of a package name in its ecosystem (PEP 503 for PyPI)."""
     if ecosystem == "PyPI":
+        # imported here: packaging.utils pulls packaging.tags (platform, subprocess) at start-up
+        from packaging.utils import canonicalize_name
+
         return canonicalize_name(name)
     if ecosystem in {"conda", "npm"}:
         return name.lower()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-import yaml
-
 from mlgate.inspect.interface import ModelScanner, ScanContext, ScanTarget, model_finding
 from mlgate.model import Finding, Severity
 
@@ -55,6 +53,8 @@ class DvcPointerScanner(ModelScanner):
     formats = ("dvc-pointer",)
 
     def scan(self, target: ScanTarget, ctx: ScanContext) -> Iterable[Finding]:
+        import yaml  # only for .dvc files: importing the scanner module must stay cheap
+
         try:
             doc = yaml.safe_load(_read(target))
         except (OSError, yaml.YAMLError):

@@ -10,10 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
-
-from mlgate.inspect.remote_code import scan_code
-from mlgate.inventory.walk import walk
 from mlgate.model import Component, Finding, Inventory, ScanWarning
 from mlgate.options import ScanOptions
 from mlgate.policy.config import (
@@ -26,9 +22,6 @@ from mlgate.policy.config import (
     parse_policy_text,
 )
 from mlgate.policy.gate import evaluate
-from mlgate.policy.licenses import license_findings, online_licenses, tree_licenses, with_licenses
-from mlgate.policy.lock import check_formats, check_lock
-from mlgate.policy.sources import check_sources
 
 __all__ = [
     "IgnoreRule",
@@ -54,12 +47,26 @@ class PolicyChecks:
 def _cache_dir(options: ScanOptions) -> Path | None:
     if options.no_cache:
         return None
+    import platformdirs
+
     base = options.cache_dir or Path(platformdirs.user_cache_dir("mlgate"))
     return base / "deps.dev"
 
 
 def check(root: Path, inventory: Inventory, policy: Policy, options: ScanOptions) -> PolicyChecks:
     """Policy findings about the inventory, and components it adds or completes."""
+    # imported here: `mlgate models` only needs load_policy and evaluate, and these cost start-up
+    from mlgate.inspect.remote_code import scan_code
+    from mlgate.inventory.walk import walk
+    from mlgate.policy.licenses import (
+        license_findings,
+        online_licenses,
+        tree_licenses,
+        with_licenses,
+    )
+    from mlgate.policy.lock import check_formats, check_lock
+    from mlgate.policy.sources import check_sources
+
     out = PolicyChecks()
     root = root.resolve()
     # The inventory already reported unreadable paths; this walk only lists file names.

@@ -11,11 +11,8 @@ import difflib
 import json
 from dataclasses import dataclass, field, replace
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from mlgate.errors import PolicyError
 from mlgate.model import Severity
@@ -23,6 +20,7 @@ from mlgate.options import ScanOptions
 
 if TYPE_CHECKING:
     import jsonschema
+    import yaml
 
 POLICY_NAMES = (".mlgate.yml", ".mlgate.yaml")
 MAX_POLICY_BYTES = 1024 * 1024
@@ -97,19 +95,26 @@ class Policy:
     baseline: Path | None = None
 
 
-class _PolicyLoader(yaml.SafeLoader):
-    """Safe loader that keeps dates as text: the schema checks them, a bad one is reported."""
+@cache
+def _policy_loader() -> type[yaml.SafeLoader]:
+    # built on first use: yaml is only imported when there is a policy file to read
+    import yaml
 
+    class _PolicyLoader(yaml.SafeLoader):
+        """Safe loader that keeps dates as text: the schema checks them, a bad one is reported."""
 
-_PolicyLoader.add_constructor(
-    "tag:yaml.org,2002:timestamp",
-    lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
-)
+    _PolicyLoader.add_constructor(
+        "tag:yaml.org,2002:timestamp",
+        lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
+    )
+    return _PolicyLoader
 
 
 @cache
 def policy_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) shipped with the package."""
+    from importlib import resources
+
     text = resources.files("mlgate.policy").joinpath("schema.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
@@ -144,6 +149,8 @@ def _node_line(node: yaml.Node | None, path: tuple[str | int, ...]) -> int | Non
     """1-based line of the value at ``path`` in a composed YAML document."""
     if node is None:
         return None
+    import yaml
+
     line = node.start_mark.line + 1
     for part in path:
         if isinstance(node, yaml.MappingNode) and isinstance(part, str):
@@ -216,6 +223,8 @@ def validate_policy_data(data: Any, display: str, node: yaml.Node | None = None)
 
 
 def _read_yaml(path: Path, display: str) -> tuple[Any, yaml.Node | None]:
+    import yaml
+
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_POLICY_BYTES + 1)
@@ -226,7 +235,7 @@ def _read_yaml(path: Path, display: str) -> tuple[Any, yaml.Node | None]:
     try:
         text = raw.decode("utf-8-sig")
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=_PolicyLoader)  # a SafeLoader subclass
+        data = yaml.load(text, Loader=_policy_loader())  # a SafeLoader subclass
     except UnicodeDecodeError as exc:
         raise PolicyError(f"{display}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
@@ -325,9 +334,11 @@ def policy_from_data(
 
 def parse_policy_text(text: str, display: str = "policy") -> Policy:
     """Validate and build a policy from YAML text (used by tests and the README check)."""
+    import yaml
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = _plain(yaml.load(text, Loader=_PolicyLoader))
+        data = _plain(yaml.load(text, Loader=_policy_loader()))
     except yaml.YAMLError as exc:
         raise PolicyError(f"{display}: not valid YAML: {exc}") from None
     return _build(data, display, node)

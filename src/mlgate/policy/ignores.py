@@ -13,11 +13,6 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from packageurl import PackageURL
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
-
 from mlgate.model import Finding, Location, Severity, Suppression
 from mlgate.policy.config import IgnoreRule, Policy
 
@@ -44,6 +39,8 @@ def package_of(bom_ref: str | None) -> PackageRef | None:
         return None
     ref = bom_ref.split("#", 1)[0]
     if ref.startswith("pkg:"):
+        from packageurl import PackageURL  # imports here keep `mlgate models` start-up short
+
         try:
             purl = PackageURL.from_string(ref)
         except ValueError:
@@ -64,6 +61,8 @@ def _is_pypi(ecosystem: str) -> bool:
 
 def _same_package(rule_pkg: str, pkg: PackageRef) -> bool:
     if _is_pypi(pkg.ecosystem):
+        from packaging.utils import canonicalize_name
+
         return canonicalize_name(rule_pkg) == canonicalize_name(pkg.name)
     return rule_pkg.lower() == pkg.name.lower()
 
@@ -72,6 +71,9 @@ def _version_matches(spec: str, pkg: PackageRef) -> bool:
     if pkg.version is None:
         return False
     if _is_pypi(pkg.ecosystem):
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+        from packaging.version import InvalidVersion, Version
+
         try:
             return SpecifierSet(spec).contains(Version(pkg.version), prereleases=True)
         except (InvalidSpecifier, InvalidVersion):
