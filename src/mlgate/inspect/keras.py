@@ -17,13 +17,15 @@ off; it is reported, never decoded. A ``module`` outside Keras is imported by th
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
 from mlgate.formats import sniff
+from mlgate.inspect.hdf5 import read_root_string_attrs
 from mlgate.inspect.interface import ModelScanner, ScanContext, ScanTarget, model_finding
 from mlgate.model import Finding, Severity
 
@@ -387,6 +389,17 @@ class KerasScanner(ModelScanner):
     # -- .h5 ------------------------------------------------------------------------------------
 
     def _scan_h5(self, target: ScanTarget, ctx: ScanContext) -> Iterable[Finding]:
+        if importlib.util.find_spec("h5py") is not None:
+            # the common layouts are read without importing h5py (and numpy): that import
+            # costs more than scanning a directory of models; anything unusual goes to h5py
+            try:
+                with target.open() as stream:
+                    fast = read_root_string_attrs(stream, target.size, _CONFIG_ATTRS)
+            except OSError:
+                fast = None
+            if fast is not None:
+                yield from self._h5_attrs(target, fast)
+                return
         try:
             import h5py
         except ImportError:
@@ -407,6 +420,9 @@ class KerasScanner(ModelScanner):
         except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError ... on bad files
             yield _malformed(target, f"HDF5 file cannot be read ({type(exc).__name__}: {exc})")
             return
+        yield from self._h5_attrs(target, attrs)
+
+    def _h5_attrs(self, target: ScanTarget, attrs: Mapping[str, Any]) -> Iterator[Finding]:
         for name, value in attrs.items():
             if value is None:
                 continue
