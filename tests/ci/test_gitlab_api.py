@@ -9,6 +9,7 @@ import pytest
 from mlgate.ci.gitlab_api import MARKER, MAX_BODY, GitLabApiError, GitLabNotes, sticky_body
 from mlgate.cli import main
 from tests.ci.gitlab_server import GitLabServer
+from tests.servers.flood_server import FloodState, flood_server
 
 PROJECT = "group/sub project"
 
@@ -55,6 +56,15 @@ def test_forbidden_is_an_error_without_the_token() -> None:
             GitLabNotes(srv.api_url, srv.state.token, "1", 1).upsert("x")
         assert "HTTP 403" in err.value.diagnostics()
         assert srv.state.token not in err.value.diagnostics()
+
+
+def test_endless_answer_is_cut_at_the_size_limit() -> None:
+    # Technique: a hostile or broken GitLab server streams an endless chunked body.
+    state = FloodState()
+    with flood_server(state) as url, pytest.raises(GitLabApiError) as err:
+        GitLabNotes(url, "glpat-secret", "1", 1).upsert("x")
+    assert "answer larger than the size limit" in err.value.diagnostics()
+    assert "glpat-secret" not in err.value.diagnostics()
 
 
 def test_long_bodies_are_truncated() -> None:

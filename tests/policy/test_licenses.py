@@ -26,6 +26,7 @@ from mlgate.policy.licenses import (
     tree_licenses,
     with_licenses,
 )
+from tests.servers.flood_server import FloodState, flood_server
 
 from .deps_dev_server import DepsDevState, deps_dev_server
 from .helpers import library, scan
@@ -242,6 +243,17 @@ def test_deps_dev_retries_then_reports_failure(tmp_path: Path) -> None:
     assert len(warnings) == 1 and "HTTP 400" in warnings[0].message
     assert "pkg:pypi/a@1.0" in warnings[0].message
     assert warnings[0].code == "licenses-online"
+
+
+def test_deps_dev_endless_answer_is_cut_at_the_size_limit(tmp_path: Path) -> None:
+    # Technique: a hostile or broken deps.dev server streams an endless chunked body.
+    state = FloodState()
+    with flood_server(state) as url:
+        client = DepsDevClient(url, None, backoff=0.01)
+        found, failed = client.licenses([library("a", "1.0")])
+    assert found == {}
+    assert failed == [("pkg:pypi/a@1.0", "answer larger than the size limit")]
+    assert state.requests == 1  # a size overrun is final, not retried
 
 
 def test_deps_dev_is_off_by_default_and_on_with_the_flag(tmp_path: Path) -> None:

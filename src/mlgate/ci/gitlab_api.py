@@ -8,7 +8,9 @@ is never logged, not even in error messages.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +18,7 @@ from urllib.parse import quote
 import requests
 
 from mlgate.errors import MlgateError
+from mlgate.httpsafe import ResponseTooLarge, read_bounded
 
 log = logging.getLogger("mlgate.ci")
 
@@ -24,6 +27,7 @@ MARKER = "<!-- mlgate:gitlab-note -->"
 MAX_BODY = 1_000_000
 MAX_PAGES = 50  # 5,000 notes: far beyond any real merge request
 TIMEOUT = 30.0
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a page of 100 notes, each at most 1,000,000 characters
 
 
 class GitLabApiError(MlgateError):
@@ -59,26 +63,35 @@ class GitLabNotes:
     def _url(self, suffix: str) -> str:
         return f"{self._base}/projects/{self._project}/merge_requests/{self._iid}/notes{suffix}"
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _request(self, method: str, url: str, **kwargs: Any) -> tuple[Any, Mapping[str, str]]:
+        """The parsed JSON answer (``None`` when it is not JSON) and the response headers."""
         try:
             resp = self._session.request(
-                method, url, headers=self._headers, timeout=TIMEOUT, **kwargs
+                method, url, headers=self._headers, timeout=TIMEOUT, stream=True, **kwargs
             )
+            if resp.status_code >= 400:
+                resp.close()
+                raise GitLabApiError(
+                    f"{method} {url}: HTTP {resp.status_code}",
+                    hint="the token needs the api scope and Reporter access or more"
+                    if resp.status_code in (401, 403)
+                    else None,
+                )
+            body = read_bounded(resp, MAX_ANSWER_BYTES)
         except requests.RequestException as exc:
             # the exception text never contains the header, only the URL
             raise GitLabApiError(f"{method} {url}: {type(exc).__name__}") from None
-        if resp.status_code >= 400:
-            raise GitLabApiError(
-                f"{method} {url}: HTTP {resp.status_code}",
-                hint="the token needs the api scope and Reporter access or more"
-                if resp.status_code in (401, 403)
-                else None,
-            )
-        return resp
+        except ResponseTooLarge:
+            raise GitLabApiError(f"{method} {url}: answer larger than the size limit") from None
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            data = None
+        return data, resp.headers
 
     def current_user_id(self) -> int | None:
         try:
-            return int(self._request("GET", f"{self._base}/user").json()["id"])
+            return int(self._request("GET", f"{self._base}/user")[0]["id"])
         except (GitLabApiError, ValueError, KeyError, TypeError):
             return None  # some tokens cannot read /user: fall back to the marker alone
 
@@ -87,12 +100,11 @@ class GitLabNotes:
         for _ in range(MAX_PAGES):
             if not page:
                 break
-            resp = self._request(
+            notes, headers = self._request(
                 "GET",
                 self._url(""),
                 params={"per_page": 100, "page": page, "sort": "asc", "order_by": "created_at"},
             )
-            notes = resp.json()
             if not isinstance(notes, list):
                 raise GitLabApiError(f"GET {self._url('')}: unexpected answer")
             for note in notes:
@@ -101,7 +113,7 @@ class GitLabNotes:
                 author = note.get("author") or {}
                 if user_id is None or author.get("id") == user_id:
                     return note
-            page = resp.headers.get("X-Next-Page") or None
+            page = headers.get("X-Next-Page") or None
         return None
 
     def upsert(self, body: str) -> NoteResult:
@@ -113,8 +125,11 @@ class GitLabNotes:
                 return NoteResult("unchanged", note_id)
             self._request("PUT", self._url(f"/{note_id}"), json={"body": text})
             return NoteResult("updated", note_id)
-        created = self._request("POST", self._url(""), json={"body": text}).json()
-        return NoteResult("created", int(created["id"]))
+        created, _ = self._request("POST", self._url(""), json={"body": text})
+        try:
+            return NoteResult("created", int(created["id"]))
+        except (KeyError, TypeError, ValueError):
+            raise GitLabApiError(f"POST {self._url('')}: unexpected answer") from None
 
 
 def sticky_body(body: str) -> str:

@@ -37,6 +37,7 @@ from license_expression import (
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from mlgate.httpsafe import ResponseTooLarge, read_bounded
 from mlgate.model import Component, ComponentKind, Finding, Location, ScanWarning, Severity
 from mlgate.policy.config import LicensePolicy
 
@@ -47,6 +48,7 @@ RULE_NOT_ALLOWED = "MLG-LICENSE-NOT-ALLOWED"
 RULE_UNKNOWN = "MLG-LICENSE-UNKNOWN"
 
 MAX_METADATA_BYTES = 1024 * 1024
+MAX_DEPS_DEV_BYTES = 4 * 1024 * 1024  # one version's answer is a few kB
 MAX_LICENSE_FIELD = 200  # longer "License:" fields hold the whole text, not an expression
 MAX_ALTERNATIVES = 256
 DEPS_DEV_SYSTEMS = {
@@ -431,20 +433,28 @@ class DepsDevClient:
             with self._lock:
                 self.requests += 1
             try:
-                resp = self._session.get(url, timeout=self.timeout)
+                resp = self._session.get(url, timeout=self.timeout, stream=True)
+                status = resp.status_code
+                body = b""
+                if status == 200:
+                    body = read_bounded(resp, MAX_DEPS_DEV_BYTES)  # closes it
+                else:
+                    resp.close()
             except self._requests.RequestException as exc:
                 error = type(exc).__name__
                 continue
-            if resp.status_code == 404:
+            except ResponseTooLarge:
+                raise RuntimeError("answer larger than the size limit") from None
+            if status == 404:
                 self._store(url, ())
                 return ()
-            if resp.status_code == 429 or resp.status_code >= 500:
-                error = f"HTTP {resp.status_code}"
+            if status == 429 or status >= 500:
+                error = f"HTTP {status}"
                 continue
-            if resp.status_code != 200:
-                raise RuntimeError(f"HTTP {resp.status_code}")
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}")
             try:
-                data = resp.json()
+                data = json.loads(body)
             except ValueError:
                 raise RuntimeError("answer is not JSON") from None
             raw = data.get("licenses") if isinstance(data, dict) else None
