@@ -29,7 +29,8 @@ def model_files(
     seen: dict[str, None] = {}
     for file in walk(root, exclude, warnings):
         try:
-            found = sniff(file.head, file.name, file.size, file.path)
+            # no path: every zip kind is kept, the dispatcher classifies it when it scans it
+            found = sniff(file.head, file.name, file.size)
         except Exception:  # sniffing must never stop the walk: let the dispatcher report it
             seen[file.relpath] = None
             continue

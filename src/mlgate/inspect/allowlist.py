@@ -385,8 +385,32 @@ class AllowList:
                 self.prefixes.append(pat[:-2])
             else:
                 self.exact.add(pat)
+        # decisions are pure functions of (module, name) and this instance's patterns, and a
+        # checkpoint asks about the same few names thousands of times: remember them
+        self._deny: dict[tuple[str, str], str | None] = {}
+        self._allow: dict[tuple[str, str], bool] = {}
+        self._known: dict[tuple[str, str], bool] = {}
+
+    @classmethod
+    def shared(cls, extra: tuple[str, ...] = ()) -> AllowList:
+        """One instance (and so one decision cache) per set of project patterns."""
+        found = _SHARED.get(extra)
+        if found is None:
+            if len(_SHARED) >= 64:  # many distinct pattern sets: keep the cache bounded
+                _SHARED.clear()
+            found = _SHARED[extra] = cls(extra)
+        return found
 
     def deny_reason(self, module: str, name: str) -> str | None:
+        key = (module, name)
+        try:
+            return self._deny[key]
+        except KeyError:
+            pass
+        reason = self._deny[key] = self._deny_reason(module, name)
+        return reason
+
+    def _deny_reason(self, module: str, name: str) -> str | None:
         dotted = f"{module}.{name}"
         if traverses_internals(module, name):
             return "attribute traversal through interpreter internals"
@@ -404,6 +428,15 @@ class AllowList:
         return None
 
     def allows_call(self, module: str, name: str) -> bool:
+        key = (module, name)
+        try:
+            return self._allow[key]
+        except KeyError:
+            pass
+        allowed = self._allow[key] = self._allows_call(module, name)
+        return allowed
+
+    def _allows_call(self, module: str, name: str) -> bool:
         if traverses_internals(module, name) or self.deny_reason(module, name):
             return False
         dotted = f"{module}.{name}"
@@ -417,9 +450,18 @@ class AllowList:
 
     def known(self, module: str, name: str) -> bool:
         """A well-known library namespace (reconstructing its classes needs no note)."""
-        if self.allows_call(module, name):
-            return True
-        return any(in_namespace(module, ns) for ns in KNOWN_NAMESPACES)
+        key = (module, name)
+        try:
+            return self._known[key]
+        except KeyError:
+            pass
+        known = self._known[key] = self.allows_call(module, name) or any(
+            in_namespace(module, ns) for ns in KNOWN_NAMESPACES
+        )
+        return known
 
     def verdict(self, module: str, name: str) -> Verdict:
         return Verdict(self.allows_call(module, name), self.deny_reason(module, name))
+
+
+_SHARED: dict[tuple[str, ...], AllowList] = {}

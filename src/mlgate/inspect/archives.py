@@ -721,7 +721,7 @@ def _quiet_pickle(child: ScanTarget, ctx: ScanContext) -> Iterator[Finding]:
         walk = walk_pickles(fh, check=ctx.check_time, follow_on=False)
     if walk.error:
         return
-    for finding in classify(walk, child, AllowList(ctx.allow_globals)):
+    for finding in classify(walk, child, AllowList.shared(tuple(ctx.allow_globals))):
         if finding.severity is not Severity.INFO:
             yield finding
 

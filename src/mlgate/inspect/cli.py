@@ -69,7 +69,9 @@ def collect(
             continue
         base = root / rel if rel else root
         for file in walk(base, exclude, warnings):
-            found = sniff(file.head, file.name, file.size, file.path)
+            # no path: a zip's member list only picks which model kind it is, and every zip
+            # kind is kept; the dispatcher classifies it when it scans the file
+            found = sniff(file.head, file.name, file.size)
             if found is not None and found.kind is not FormatKind.DATA:
                 files[f"{rel}/{file.relpath}" if rel else file.relpath] = None
     return sorted(files)

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import pkgutil
 import struct
 import time
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -198,6 +199,13 @@ def _spooled(target: ScanTarget, ctx: ScanContext, spools: list[Any]) -> tuple[S
     return ScanTarget(target.relpath, "", spool.size, spool.open, target.member), found
 
 
+def _file_opener(path: str) -> Callable[[], IO[bytes]]:
+    def opener() -> IO[bytes]:
+        return open(path, "rb")  # the caller closes it
+
+    return opener
+
+
 @dataclass
 class FileReport:
     relpath: str
@@ -226,21 +234,22 @@ class Dispatcher:
     def scan_file(self, relpath: str, head: bytes | None = None) -> FileReport:
         """Sniff and scan one file of the tree (``relpath`` POSIX, relative to the root)."""
         start = time.perf_counter()
-        path = self.root / relpath
+        # a plain string path and the built-in open: scanners reopen the file once per member
+        # or stream, and pathlib's parsing showed up per open
+        path = os.path.join(self.root, relpath)
+        opener = _file_opener(path)
         report = FileReport(relpath, None)
         try:
-            size = path.stat().st_size
-            with path.open("rb") as fh:
-                found = sniff_stream(fh, path.name, size)
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                found = sniff_stream(fh, relpath.rpartition("/")[2], size)
         except Exception as exc:  # unreadable or unsniffable: a finding, the scan goes on
-            report.findings.append(
-                _error_finding(ScanTarget(relpath, "", 0, lambda: path.open("rb")), exc)
-            )
+            report.findings.append(_error_finding(ScanTarget(relpath, "", 0, opener), exc))
             return report
         if found is None or found.kind is FormatKind.DATA:
             return report
         report.format = found.format
-        target = ScanTarget(relpath, found.format, size, lambda: path.open("rb"))
+        target = ScanTarget(relpath, found.format, size, opener)
         report.findings = scan_target(target, self.context())
         report.seconds = time.perf_counter() - start
         return report

@@ -390,7 +390,7 @@ def scan_pickle_stream(
     follow_on: bool = True,
 ) -> Iterator[Finding]:
     """Walk the pickles of a target and yield findings, nested pickles included."""
-    allow = AllowList(ctx.allow_globals)
+    allow = AllowList.shared(tuple(ctx.allow_globals))
     with target.open() as fh:
         walk = walk_pickles(
             fh,

@@ -100,7 +100,7 @@ def scan_legacy_storages(target: ScanTarget, ctx: ScanContext) -> Iterator[Findi
     from mlgate.inspect.allowlist import AllowList
     from mlgate.inspect.pickle_engine import PickleMachine, PickleWalk
 
-    allow = AllowList(ctx.allow_globals)
+    allow = AllowList.shared(tuple(ctx.allow_globals))
     walk = PickleWalk()
     with target.open() as fh:
         reader = _Reader(fh)
