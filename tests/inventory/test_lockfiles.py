@@ -611,3 +611,22 @@ def test_lockfiles_with_wrong_value_types_do_not_crash(tmp_path: Path, write) ->
         ("v", "5"),
     }
     assert inv.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("rel", "ext", "table", "message"),
+    [
+        ("poetry.lock", PoetryLockExtractor(), "package", "package without name or version"),
+        ("pdm.lock", PdmLockExtractor(), "package", "package without name or version"),
+        ("uv.lock", UvLockExtractor(), "package", "package without name"),
+        ("pylock.toml", PylockExtractor(), "packages", "package without name"),
+    ],
+)
+def test_lock_entry_that_is_not_a_table_is_a_warning(  # type: ignore[no-untyped-def]
+    tmp_path: Path, write, rel: str, ext: Extractor, table: str, message: str
+) -> None:
+    """Technique: an inline array mixing a string with package tables; nothing is lost silently."""
+    write(rel, f'{table} = ["junk", {{name = "ok", version = "1.0"}}]\n')
+    result = extract(ext, tmp_path, rel)
+    assert [c.name for c in result.components] == ["ok"]
+    assert [(w.path, w.message) for w in result.warnings] == [(rel, message)]

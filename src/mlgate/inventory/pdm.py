@@ -21,8 +21,8 @@ from mlgate.inventory.pypi import (
     pypi_component,
 )
 from mlgate.inventory.pyproject import sibling_direct_names
-from mlgate.inventory.tomlindex import TomlIndex, load_toml
-from mlgate.model import Location, ScanWarning
+from mlgate.inventory.tomlindex import TomlIndex, load_toml, lock_packages
+from mlgate.model import Location
 
 
 def _source(pkg: dict[str, Any]) -> dict[str, Any]:
@@ -67,17 +67,11 @@ class PdmLockExtractor(FastMatch, Extractor):
         for key, value in (meta_files if isinstance(meta_files, dict) else {}).items():
             key_name, _, key_version = str(key).partition(" ")
             legacy[(canonical(key_name), key_version)] = value
-        packages = doc.get("package", [])
-        for i, pkg in enumerate(packages if isinstance(packages, list) else ()):
-            line = index.key_line(("package",), "name", occurrence=i)
-            if not isinstance(pkg, dict):
-                continue
-            name, version = pkg.get("name"), pkg.get("version")
-            if not isinstance(name, str) or not isinstance(version, str):
-                result.warnings.append(
-                    ScanWarning(file.relpath, "package without name or version", line=line)
-                )
-                continue
+        packages = lock_packages(
+            doc, index, "package", file.relpath, result.warnings, versioned=True
+        )
+        for _, pkg, line in packages:
+            name, version = pkg["name"], pkg["version"]
             groups = pkg.get("groups")
             groups = [str(g) for g in groups] if isinstance(groups, list) else []
             hashes = hashes_from_entries(pkg.get("files")) or hashes_from_entries(

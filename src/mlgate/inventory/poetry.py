@@ -20,8 +20,8 @@ from mlgate.inventory.pypi import (
     pypi_component,
 )
 from mlgate.inventory.pyproject import sibling_direct_names
-from mlgate.inventory.tomlindex import TomlIndex, load_toml
-from mlgate.model import Location, ScanWarning
+from mlgate.inventory.tomlindex import TomlIndex, load_toml, lock_packages
+from mlgate.model import Location
 
 
 def _source(version: str, source: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -59,19 +59,11 @@ class PoetryLockExtractor(FastMatch, Extractor):
         if not isinstance(meta_files, dict):
             meta_files = {}
         legacy = {canonical(k): v for k, v in meta_files.items()}
-        packages = doc.get("package", [])
-        if not isinstance(packages, list):
-            packages = []
-        for i, pkg in enumerate(packages):
-            line = index.key_line(("package",), "name", occurrence=i)
-            if not isinstance(pkg, dict):
-                continue
-            name, version = pkg.get("name"), pkg.get("version")
-            if not isinstance(name, str) or not isinstance(version, str):
-                result.warnings.append(
-                    ScanWarning(file.relpath, "package without name or version", line=line)
-                )
-                continue
+        packages = lock_packages(
+            doc, index, "package", file.relpath, result.warnings, versioned=True
+        )
+        for _, pkg, line in packages:
+            name, version = pkg["name"], pkg["version"]
             groups = pkg.get("groups")
             groups = [str(g) for g in groups] if isinstance(groups, list) else []
             optional = (

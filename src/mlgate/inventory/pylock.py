@@ -19,8 +19,8 @@ from mlgate.inventory.pypi import (
     pypi_component,
 )
 from mlgate.inventory.pyproject import sibling_direct_names
-from mlgate.inventory.tomlindex import TomlIndex, load_toml
-from mlgate.model import Hash, Location, ScanWarning
+from mlgate.inventory.tomlindex import TomlIndex, load_toml, lock_packages
+from mlgate.model import Hash, Location
 
 _GROUP_IN_MARKER = re.compile(r"""["']([^"']+)["']\s+in\s+dependency_groups""")
 
@@ -78,12 +78,10 @@ class PylockExtractor(FastMatch, Extractor):
         direct = sibling_direct_names(ctx, file)
         defaults = doc.get("default-groups")
         default_groups = {str(g) for g in defaults} if isinstance(defaults, list) else set()
-        packages = doc.get("packages", [])
-        for i, pkg in enumerate(packages if isinstance(packages, list) else ()):
-            line = index.key_line(("packages",), "name", occurrence=i)
-            if not isinstance(pkg, dict) or not isinstance(pkg.get("name"), str):
-                result.warnings.append(ScanWarning(file.relpath, "package without name", line=line))
-                continue
+        packages = lock_packages(
+            doc, index, "packages", file.relpath, result.warnings, versioned=False
+        )
+        for _, pkg, line in packages:
             name = pkg["name"]
             version = pkg.get("version")
             props = [(PROP_INDEX, pkg["index"])] if isinstance(pkg.get("index"), str) else []

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 import tomli
 
 from mlgate.inventory.interface import ExtractError
+from mlgate.model import ScanWarning
 
 _HEADER = re.compile(r"\s*(\[\[?)\s*([^\[\]#]+?)\s*(\]\]?)\s*(?:#.*)?")
 _KEY_PART = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_-]+))\s*(\.|$)')
@@ -33,6 +34,34 @@ def load_toml(text: str) -> dict[str, Any]:
             m = re.search(r"line (\d+)", str(exc))
             line = int(m.group(1)) if m else None
         raise ExtractError(f"invalid TOML: {exc}", line=line) from None
+
+
+def lock_packages(
+    doc: Mapping[str, Any],
+    index: TomlIndex,
+    table: str,
+    relpath: str,
+    warnings: list[ScanWarning],
+    *,
+    versioned: bool,
+) -> Iterator[tuple[int, dict[str, Any], int | None]]:
+    """``(occurrence, package, line)`` for each ``[[table]]`` entry of a TOML lock file.
+
+    An entry without a string ``name`` (or ``version`` when ``versioned``) is a warning naming
+    its line, never a component.
+    """
+    packages = doc.get(table)
+    what = "package without name or version" if versioned else "package without name"
+    for i, pkg in enumerate(packages if isinstance(packages, list) else ()):
+        line = index.key_line((table,), "name", occurrence=i)
+        if (
+            not isinstance(pkg, dict)
+            or not isinstance(pkg.get("name"), str)
+            or (versioned and not isinstance(pkg.get("version"), str))
+        ):
+            warnings.append(ScanWarning(relpath, what, line=line))
+            continue
+        yield i, pkg, line
 
 
 @lru_cache(maxsize=4096)

@@ -23,8 +23,8 @@ from mlgate.inventory.pypi import (
     pypi_component,
 )
 from mlgate.inventory.pyproject import sibling_direct_names
-from mlgate.inventory.tomlindex import TomlIndex, load_toml
-from mlgate.model import Hash, Location, ScanWarning, Scope
+from mlgate.inventory.tomlindex import TomlIndex, load_toml, lock_packages
+from mlgate.model import Hash, Location, Scope
 
 
 def _deps(value: Any) -> Iterator[tuple[str, tuple[str, ...]]]:
@@ -85,9 +85,6 @@ class UvLockExtractor(FastMatch, Extractor):
         doc = load_toml(text)
         index = TomlIndex(text)
         result = ExtractResult()
-        packages = doc.get("package", [])
-        if not isinstance(packages, list):
-            packages = []
         manifest = doc.get("manifest")
         listed = manifest.get("members") if isinstance(manifest, dict) else None
         members = {canonical(str(m)) for m in (listed if isinstance(listed, list) else [])}
@@ -95,11 +92,10 @@ class UvLockExtractor(FastMatch, Extractor):
         entries: list[tuple[int, dict[str, Any], int | None]] = []
         by_name: dict[str, list[dict[str, Any]]] = {}
         roots: list[dict[str, Any]] = []
-        for i, pkg in enumerate(packages):
-            line = index.key_line(("package",), "name", occurrence=i)
-            if not isinstance(pkg, dict) or not isinstance(pkg.get("name"), str):
-                result.warnings.append(ScanWarning(file.relpath, "package without name", line=line))
-                continue
+        packages = lock_packages(
+            doc, index, "package", file.relpath, result.warnings, versioned=False
+        )
+        for i, pkg, line in packages:
             source = pkg.get("source")
             is_root = isinstance(source, dict) and (
                 "virtual" in source
