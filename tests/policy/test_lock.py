@@ -153,6 +153,20 @@ def test_configured_lock_missing_or_invalid_fails_closed(
     assert message in out[0].message
 
 
+@pytest.mark.parametrize("configured", [None, "models.lock.json", "../outside.lock.json"])
+def test_lock_out_of_the_root_is_never_read(tmp_path: Path, configured: str | None) -> None:
+    """Technique: the lock is a symlink (or a ../ path) to a file outside the scanned tree."""
+    repo = make_repo(tmp_path / "repo")
+    outside = tmp_path / "outside.lock.json"
+    main(["-q", "models", "lock", str(repo), "-o", str(outside)])  # a valid lock for this tree
+    assert outside.is_file()
+    if configured != "../outside.lock.json":
+        (repo / "models.lock.json").symlink_to(outside)
+    out = check_lock(repo, build_inventory(repo), ModelPolicy(lock=configured))
+    assert [(f.rule_id, f.trigger) for f in out] == [(RULE_INVALID, "outside-root")]
+    assert "leads out of the scanned root" in out[0].message
+
+
 def test_deny_pickle_covers_pickle_based_formats(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     out = check_formats(build_inventory(repo), ModelPolicy(deny_formats=("pickle",)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -161,6 +162,19 @@ def check_lock(root: Path, inventory: Inventory, models: ModelPolicy) -> list[Fi
         return []
     path, shown, _ = found
     where = Location(shown)
+    if not Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(root))):
+        # a lock that is (or is reached through) a symlink out of the tree is never read
+        return [
+            Finding(
+                rule_id=RULE_INVALID,
+                kind="provenance",
+                severity=Severity.HIGH,
+                message=f"model lock {shown} leads out of the scanned root; not read",
+                location=where,
+                trigger="outside-root",
+                fix="keep the lock as a regular file inside the repository",
+            )
+        ]
     try:
         entries = read_lock(path)
     except FileNotFoundError:
