@@ -122,6 +122,19 @@ def test_missing_explicit_policy_is_an_error(tmp_path: Path) -> None:
         load_policy(ScanOptions(root=tmp_path, policy=tmp_path / "nope.yml"))
 
 
+def test_found_policy_symlinked_out_of_the_root_is_not_read(tmp_path: Path) -> None:
+    """Technique: .mlgate.yml is a symlink to a secret file, so that validation errors echo it."""
+    secret = tmp_path / "git-credentials"
+    secret.write_text("sources: {indexes: https://user:s3cret@git.example}\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".mlgate.yml").symlink_to(secret)
+    with pytest.raises(PolicyError) as info:
+        load_policy(ScanOptions(root=repo))
+    assert "leads out of the scanned root" in info.value.diagnostics()
+    assert "s3cret" not in info.value.diagnostics()
+
+
 def _error(tmp_path: Path, text: str) -> str:
     (tmp_path / ".mlgate.yml").write_text(text)
     with pytest.raises(PolicyError) as info:

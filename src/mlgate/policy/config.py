@@ -128,6 +128,9 @@ def find_policy(root: Path, explicit: Path | None) -> Path | None:
     for name in POLICY_NAMES:
         candidate = root / name
         if candidate.is_file():
+            # a symlink out of the tree is never read: its text would reach the error messages
+            if not candidate.resolve().is_relative_to(root.resolve()):
+                raise PolicyError(f"{name}: the policy file leads out of the scanned root")
             return candidate
     return None
 
