@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 DANGEROUS_GLOBALS = frozenset(
     {"cycler", "joiner", "lipsum", "self", "request", "config", "url_for", "get_flashed_messages"}
@@ -60,6 +61,9 @@ class TemplateIssue:
     message: str
 
 
+_ENV: Any = None  # jinja2.Environment, created on first use (jinja2 is imported lazily)
+
+
 def analyse(source: str) -> list[TemplateIssue]:
     """Every way ``source`` reaches Python internals; empty for ordinary chat templates."""
     try:
@@ -67,9 +71,11 @@ def analyse(source: str) -> list[TemplateIssue]:
         from jinja2.exceptions import TemplateSyntaxError
     except ImportError:  # pragma: no cover - jinja2 is a runtime dependency
         return _raw(source, "jinja2 is not installed")
-    env = Environment(extensions=["jinja2.ext.loopcontrols", "jinja2.ext.do"])
+    global _ENV
+    if _ENV is None:  # one parser per process: building one compiles the lexer's rules
+        _ENV = Environment(extensions=["jinja2.ext.loopcontrols", "jinja2.ext.do"])
     try:
-        tree = env.parse(source)
+        tree = _ENV.parse(source)
     except TemplateSyntaxError as exc:
         return [
             TemplateIssue(

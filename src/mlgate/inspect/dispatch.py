@@ -254,8 +254,110 @@ class Dispatcher:
         report.seconds = time.perf_counter() - start
         return report
 
-    def scan_files(self, relpaths: Iterable[str]) -> list[FileReport]:
-        return [self.scan_file(rel) for rel in relpaths]
+    def scan_files(self, relpaths: Iterable[str], jobs: int | None = None) -> list[FileReport]:
+        """Reports in the order of ``relpaths``; across processes when there are enough files.
+
+        ``jobs``: worker processes (``None``: ``MLGATE_JOBS`` or the CPUs available; 1: serial).
+        """
+        files = list(relpaths)
+        workers = parallel_jobs(len(files), jobs)
+        if workers <= 1:
+            return [self.scan_file(rel) for rel in files]
+        return _scan_parallel(self, files, workers)
+
+
+PARALLEL_MIN_FILES = 32  # below this, starting workers costs more than it saves
+_CHUNKS_PER_WORKER = 4  # several chunks each: a slow file does not leave a core idle
+
+
+def parallel_jobs(nfiles: int, jobs: int | None = None) -> int:
+    """How many processes scan ``nfiles`` files (1: serial, in this process)."""
+    if jobs is None:
+        raw = os.environ.get("MLGATE_JOBS", "").strip()
+        if raw:
+            try:
+                jobs = int(raw)
+            except ValueError:
+                log.warning("MLGATE_JOBS=%r is not a number; scanning serially", raw[:20])
+                jobs = 1
+        elif nfiles < PARALLEL_MIN_FILES:
+            return 1
+        else:
+            affinity = getattr(os, "sched_getaffinity", None)
+            jobs = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    jobs = max(1, min(jobs, nfiles))
+    if jobs > 1 and not _can_fork():
+        return 1
+    return jobs
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+    import threading
+
+    # forking a process that runs other threads can copy a lock held by one of them
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+def _scan_chunk(dispatcher: Dispatcher, relpaths: list[str]) -> list[FileReport]:
+    """Worker side: the dispatcher's own per-file bounds and error findings apply unchanged."""
+    return [dispatcher.scan_file(rel) for rel in relpaths]
+
+
+def _crash_report(relpath: str, exc: BaseException) -> FileReport:
+    target = ScanTarget(relpath, "", 0, _file_opener(relpath))
+    report = FileReport(relpath, None)
+    report.findings.append(_error_finding(target, exc))
+    return report
+
+
+def _scan_parallel(dispatcher: Dispatcher, files: list[str], workers: int) -> list[FileReport]:
+    """Scan in a fork-context process pool; a crashed worker becomes findings, never a gap.
+
+    The reports come back pickled through the pool's pipe. They are this package's own values
+    (FileReport holding frozen Finding dataclasses) built by our code in our forked child: no
+    byte of scanned content is ever unpickled here.
+    """
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    load_scanners()  # imported once here, inherited by every forked worker
+    size = max(1, -(-len(files) // (workers * _CHUNKS_PER_WORKER)))
+    chunks = [files[i : i + size] for i in range(0, len(files), size)]
+    results: dict[str, FileReport] = {}
+    failed: list[str] = []
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures: list[tuple[list[str], Future[list[FileReport]]]] = [
+            (chunk, pool.submit(_scan_chunk, dispatcher, chunk)) for chunk in chunks
+        ]
+        for chunk, future in futures:
+            try:
+                for report in future.result():
+                    results[report.relpath] = report
+            except Exception:  # a dead worker breaks every pending chunk: retry them below
+                failed.extend(chunk)
+    # one file per task and one task at a time: a file that kills its worker again is named
+    # by its own finding, and the files after it still get scanned
+    retry: ProcessPoolExecutor | None = None
+    try:
+        for rel in failed:
+            if retry is None:
+                retry = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            try:
+                results[rel] = retry.submit(_scan_chunk, dispatcher, [rel]).result()[0]
+            except BrokenProcessPool as exc:
+                log.warning("the worker scanning %r died", rel)
+                results[rel] = _crash_report(rel, exc)
+                retry.shutdown(wait=True)
+                retry = None
+            except Exception as exc:
+                results[rel] = _crash_report(rel, exc)
+    finally:
+        if retry is not None:
+            retry.shutdown(wait=True)
+    return [results[rel] for rel in files]
 
 
 def scan_paths(
