@@ -11,3 +11,12 @@ def for_terminal(text: str, limit: int = 500) -> str:
     """One line, control and bidi characters shown as escapes, bounded in length."""
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\n", "\\n"))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
+def without_userinfo(url: str, replacement: str = "") -> str:
+    """``url`` with the ``user:password@`` of its authority replaced, by pattern alone: it also
+    works on URLs that ``urlsplit`` rejects (a bad port, a broken IPv6 host)."""
+    return _USERINFO.sub(lambda m: m.group(1) + replacement, url, count=1)

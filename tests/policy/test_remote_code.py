@@ -300,6 +300,13 @@ def test_redact_url() -> None:
     assert redact_url("https://u:p@h.example:8443/a/b?x=1#f") == "https://h.example:8443/a/b"
 
 
+def test_redact_url_that_urlsplit_rejects() -> None:
+    """Technique: a token in a URL with a broken IPv6 host or a bad port (urlsplit raises)."""
+    assert redact_url("https://u:tok@[::1/a?x=1") == "https://[::1/a"
+    assert redact_url("https://u:tok@h.example:abc/a#f") == "https://h.example:abc/a"
+    assert redact_url("https://u:tok@h.example:99999/a") == "https://h.example:99999/a"
+
+
 # -- files -------------------------------------------------------------------------------------
 
 

@@ -190,3 +190,18 @@ def test_end_to_end_sources(write, tmp_path: Path) -> None:  # type: ignore[no-u
     code, data = scan(tmp_path)
     assert code == 1
     assert RULE_INDEX in rules(data)
+
+
+def test_malformed_index_urls_neither_crash_nor_leak(write, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Technique: index URLs that urlsplit rejects (broken IPv6 host, bad port) with a token."""
+    write(
+        "requirements.txt",
+        "--extra-index-url https://u:t0ken@[::1/simple\n"
+        "--index-url https://u:t0ken@mirror.example:99999/simple\nrequests==2.32.0\n",
+    )
+    write("pip.conf", "[global]\nextra-index-url = https://u:t0ken@mirror.example:abc/simple\n")
+    out = tmp_path.parent / "malformed-result.json"
+    code, data = scan(tmp_path, out=out)
+    assert code == 0
+    assert rules(data) == [RULE_EXTRA_INDEX, RULE_EXTRA_INDEX]
+    assert "t0ken" not in out.read_text()

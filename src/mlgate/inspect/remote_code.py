@@ -162,11 +162,13 @@ def redact_url(url: str) -> str:
     """Drop credentials, query and fragment: a token in a URL must not reach a report."""
     try:
         parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:  # raises ValueError for a port that is not a number in range
+            host += f":{parts.port}"
     except ValueError:
-        return url.split("?", 1)[0]
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
+        from mlgate.textsafe import without_userinfo
+
+        return without_userinfo(url).split("?", 1)[0].split("#", 1)[0]
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 

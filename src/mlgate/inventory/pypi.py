@@ -29,6 +29,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlgate.inventory.interface import SourceFile
 from mlgate.model import Component, Hash, Location, Scope
+from mlgate.textsafe import without_userinfo
 
 ECOSYSTEM = "PyPI"
 
@@ -150,7 +151,7 @@ def redact_userinfo(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:
-        return url
+        return without_userinfo(url, "***@")  # urlsplit rejects it; the token must still go
     if "@" not in parts.netloc:
         return url
     userinfo, _, host = parts.netloc.rpartition("@")

@@ -152,7 +152,10 @@ def config_sources(
 
 def normalize_url(url: str) -> str:
     clean = redact_url(url.strip())
-    parts = urlsplit(clean)
+    try:
+        parts = urlsplit(clean)
+    except ValueError:  # a malformed URL (bad port, broken IPv6 host) is compared as text
+        return clean.lower().rstrip("/")
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}".rstrip("/")
 
 
@@ -180,7 +183,10 @@ def check_indexes(sources: Sequence[PackageSource], policy: SourcePolicy) -> lis
             continue
         seen.add(key)
         shown = redact_url(src.url)
-        host = (urlsplit(shown).hostname or "").lower()
+        try:
+            host = (urlsplit(shown).hostname or "").lower()
+        except ValueError:
+            host = ""
         if shown.lower().startswith("http://") and host not in {"localhost", "127.0.0.1", "::1"}:
             out.append(
                 Finding(
