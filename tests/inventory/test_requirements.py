@@ -212,6 +212,19 @@ def test_invalid_line_warns_and_the_rest_is_read(tmp_path: Path, write) -> None:
     ]
 
 
+def test_url_that_urlsplit_rejects_loses_only_its_line(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    """Technique: a direct reference with a broken IPv6 host (urlsplit raises ValueError)."""
+    write(
+        "requirements.txt",
+        "good==1.0\ngit+https://[bad/repo.git#egg=x\nhttps://h.example:99999/x-1.0.tar.gz\n"
+        "also-good==2.0\n",
+    )
+    result = extract(tmp_path, "requirements.txt")
+    # the port is only checked by urlsplit when asked for: that reference is kept
+    assert [c.name for c in result.components] == ["good", "x", "also-good"]
+    assert [(w.line, "not a valid URL" in w.message) for w in result.warnings] == [(2, True)]
+
+
 def test_bad_hash_is_a_warning(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
     write("requirements.txt", "x==1 --hash=crc32:zz\ny==2 --hash=sha512:ABCD\n")
     result = extract(tmp_path, "requirements.txt")

@@ -300,6 +300,18 @@ def test_redact_url() -> None:
     assert redact_url("https://u:p@h.example:8443/a/b?x=1#f") == "https://h.example:8443/a/b"
 
 
+def test_url_that_urlsplit_rejects_does_not_stop_the_file() -> None:
+    """Technique: a model URL with a broken IPv6 host before a real finding in the same file."""
+    code = (
+        "import torch\n"
+        "torch.hub.load_state_dict_from_url('https://u:tok@[::1/model.pt')\n"
+        "m = torch.load('x.pt')\n"
+    )
+    out = scan(code)
+    assert [(f.rule_id, f.location.line) for f in out.findings] == [("MLG-CODE-TORCH-LOAD", 3)]
+    assert out.warnings == []
+
+
 def test_redact_url_that_urlsplit_rejects() -> None:
     """Technique: a token in a URL with a broken IPv6 host or a bad port (urlsplit raises)."""
     assert redact_url("https://u:tok@[::1/a?x=1") == "https://[::1/a"

@@ -495,7 +495,10 @@ class _FileScanner:
             if not re.match(r"^https?://", text, re.IGNORECASE):
                 continue
             clean = redact_url(text)
-            path = urlsplit(clean).path.lower()
+            try:
+                path = urlsplit(clean).path.lower()
+            except ValueError:  # a broken host cannot be downloaded from; the file goes on
+                continue
             if not (path.endswith(_MODEL_URL_EXTS) or "/resolve/" in path):
                 continue
             checked = any(

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from packageurl import PackageURL
 from packaging.requirements import InvalidRequirement, Requirement
@@ -171,6 +171,15 @@ def hashes_from_entries(entries: object) -> list[Hash]:
     return out
 
 
+def _split_url(url: str) -> SplitResult:
+    """``urlsplit``, with the ValueError of a broken URL (bad port, IPv6 host) as a
+    :class:`RequirementError`: that one declaration is reported, the rest of its file is read."""
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise RequirementError(f"not a valid URL: {exc}") from None
+
+
 def classify_url(url: str) -> tuple[str, str, str | None]:
     """(kind, url, ref) of a direct reference: kind is vcs, path or url.
 
@@ -178,7 +187,7 @@ def classify_url(url: str) -> tuple[str, str, str | None]:
     """
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme.split("+", 1)[0] in VCS_SCHEMES:
-        parts = urlsplit(url)
+        parts = _split_url(url)
         ref = None
         if "@" in parts.path:
             ref = parts.path.rsplit("@", 1)[1] or None
@@ -190,7 +199,7 @@ def classify_url(url: str) -> tuple[str, str, str | None]:
 
 def name_from_url(url: str) -> str | None:
     """The project name a pip URL/path names: ``#egg=``, a wheel or sdist file name, the repo."""
-    parts = urlsplit(url)
+    parts = _split_url(url)
     for item in parts.fragment.split("&"):
         key, _, value = item.partition("=")
         if key == "egg" and value:
