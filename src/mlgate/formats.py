@@ -61,7 +61,12 @@ _TORCH_LEGACY_MAGIC = bytes.fromhex(
 
 
 def _ext(name: str) -> str:
-    return PurePosixPath(name).suffix.lower()
+    # PurePosixPath(name).suffix without building a path for every sniffed file and member
+    base = name.rstrip("/").rpartition("/")[2]
+    if base in ("", ".") or "//" in name or "/./" in name:
+        return PurePosixPath(name).suffix.lower()
+    dot = base.rfind(".")
+    return base[dot:].lower() if 0 < dot < len(base) - 1 else ""
 
 
 def _safetensors(head: bytes, size: int) -> bool:

@@ -66,6 +66,22 @@ _ENV: Any = None  # jinja2.Environment, created on first use (jinja2 is imported
 
 def analyse(source: str) -> list[TemplateIssue]:
     """Every way ``source`` reaches Python internals; empty for ordinary chat templates."""
+    # the quantisations of one model (and their shards) carry the same template: parse it once
+    if len(source) > _CACHE_TEMPLATE_CHARS:  # memory stays bounded: big ones are not kept
+        return _analyse(source)
+    found = _ANALYSED.get(source)
+    if found is None:
+        if len(_ANALYSED) >= 256:
+            _ANALYSED.clear()
+        found = _ANALYSED[source] = tuple(_analyse(source))
+    return list(found)
+
+
+_ANALYSED: dict[str, tuple[TemplateIssue, ...]] = {}
+_CACHE_TEMPLATE_CHARS = 64 * 1024
+
+
+def _analyse(source: str) -> list[TemplateIssue]:
     try:
         from jinja2 import Environment, nodes
         from jinja2.exceptions import TemplateSyntaxError

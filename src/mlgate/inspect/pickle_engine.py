@@ -543,17 +543,19 @@ class PickleMachine:
                     dynamic=True,
                 )
             return result
-        detail = _preview(args if isinstance(args, tuple) else (args,))
         if isinstance(func, Global):
-            self.event(
-                "call",
-                func.dotted,
-                pos,
-                module=func.module,
-                qualname=func.name,
-                via=how.upper(),
-                detail=detail,
-            )
+            dotted = func.dotted
+            # only the first call of a name becomes an event: the preview of later ones is unused
+            if ("call", dotted) not in self.walk.seen:
+                self.event(
+                    "call",
+                    dotted,
+                    pos,
+                    module=func.module,
+                    qualname=func.name,
+                    via=how.upper(),
+                    detail=_preview(args if isinstance(args, tuple) else (args,)),
+                )
             resolved = _resolve_call_value(func, args)
             if resolved is not None:
                 return resolved
@@ -583,7 +585,7 @@ class PickleMachine:
             module=module,
             qualname=qual,
             via="computed",
-            detail=detail,
+            detail=_preview(args if isinstance(args, tuple) else (args,)),
             dynamic=True,
         )
         return result
@@ -723,20 +725,108 @@ class PickleMachine:
                 raise Truncated(f"stream ends at offset {pos} before STOP")
             op = next_op
             c = chr(op)
-            if c == "\x80":  # PROTO
+            # the most frequent opcodes of real checkpoints first: the chain is tested in order
+            if c == "X":
+                self.push(self.data(self._len("<I", 4), "str"))
+            elif c == "R":  # REDUCE
+                args = self.pop()
+                func = self.pop()
+                self.push(self.invoke(func, args, "reduce", pos))
+            elif c == ")":
+                self.push(())
+            elif c == "t":
+                self.push(tuple(self.pop_mark()))
+            elif c == "\x87":
+                c3 = self.pop()
+                b = self.pop()
+                a = self.pop()
+                self.push((a, b, c3))
+            elif c == "c":  # GLOBAL
+                module = self._ascii(r.readline())
+                name = self._ascii(r.readline())
+                self.push(self.make_global(module, name, pos, "GLOBAL"))
+            elif c == "\x85":
+                self.push((self.pop(),))
+            elif c == "}":
+                self.push(SymDict())
+            elif c == "\x80":  # PROTO
                 proto = r.read(1)[0]
                 if proto > MAX_PROTOCOL:
                     raise Malformed(f"unsupported pickle protocol {proto}")
                 self.proto = proto
                 self.walk.protocol = max(self.walk.protocol, proto)
-            elif c == "\x95":  # FRAME
-                r.read(8)
+            elif c == "\x89":
+                self.push(False)
             elif c == ".":  # STOP
                 walk.opcodes += count
                 return self.pop()
+            elif c == "\x86":
+                b = self.pop()
+                a = self.pop()
+                self.push((a, b))
+            elif c == "Q":  # BINPERSID
+                self.push(PersId(self.pop()))
+            elif c == "\x88":
+                self.push(True)
+            elif c == "u":  # SETITEMS
+                items = self.pop_mark()
+                self._setitems(self.top(), items)
+            elif c == "N":
+                self.push(None)
+            elif c == "M":
+                self.push(struct.unpack("<H", r.read(2))[0])
+            elif c == "]":
+                self.push(SymList())
+            elif c == "b":  # BUILD
+                state = self.pop()
+                inst = self.top()
+                self._build(inst, state, pos)
+                if build_hook is not None:
+                    build_hook(self, inst, state)
+            elif c == "\x81":  # NEWOBJ
+                args = self.pop()
+                cls = self.pop()
+                self.push(self.invoke(cls, args, "newobj", pos))
+            elif c == "\x93":  # STACK_GLOBAL
+                name_v = self.pop()
+                module_v = self.pop()
+                if isinstance(module_v, str) and isinstance(name_v, str):
+                    self.push(self.make_global(module_v, name_v, pos, "STACK_GLOBAL"))
+                else:
+                    desc = f"{_preview(module_v)}.{_preview(name_v)}"
+                    self.event(
+                        "unresolved",
+                        desc,
+                        pos,
+                        via="STACK_GLOBAL",
+                        detail="module or name is not a plain string",
+                    )
+                    self.push(Unknown("unresolved global"))
+            elif c == "s":  # SETITEM
+                value = self.pop()
+                key = self.pop()
+                self._setitems(self.top(), [key, value])
+            elif c == "e":  # APPENDS
+                items = self.pop_mark()
+                self._append(self.top(), items)
+            elif c == "a":  # APPEND
+                value = self.pop()
+                self._append(self.top(), [value])
+            elif c == "q":
+                self.memo_put(r.read(1)[0], self.top())
+            elif c == "h":
+                self.push(self.memo_get(r.read(1)[0]))
+            elif c == "\x94":  # MEMOIZE
+                self.memo_put(len(self.memo), self.top())
             elif c == "(":
                 self.metastack.append(self.stack)
                 self.stack = []
+            elif c == "K":
+                self.push(r.read(1)[0])
+            elif c == "\x8c":
+                self.push(self.data(r.read(1)[0], "str"))
+            elif c == "\x95":  # FRAME
+                r.read(8)
             elif c == "0":  # POP
                 if self.stack:
                     self.pop()
@@ -746,13 +836,6 @@ class PickleMachine:
                 self.pop_mark()
             elif c == "2":  # DUP
                 self.push(self.top())
-            # ---- constants
-            elif c == "N":
-                self.push(None)
-            elif c == "\x88":
-                self.push(True)
-            elif c == "\x89":
-                self.push(False)
             elif c == "I":
                 line = r.readline()
                 if line == b"00":
@@ -763,10 +846,6 @@ class PickleMachine:
                     self.push(self._int(line))
             elif c == "J":
                 self.push(struct.unpack("<i", r.read(4))[0])
-            elif c == "K":
-                self.push(r.read(1)[0])
-            elif c == "M":
-                self.push(struct.unpack("<H", r.read(2))[0])
             elif c == "L":
                 line = r.readline()
                 self.push(self._int(line[:-1] if line.endswith(b"L") else line))
@@ -788,7 +867,6 @@ class PickleMachine:
                     raise Malformed(f"bad FLOAT at {pos}") from exc
             elif c == "G":
                 self.push(struct.unpack(">d", r.read(8))[0])
-            # ---- strings and bytes
             elif c == "S":  # STRING (protocol 0, quoted)
                 line = r.readline().rstrip(b"\r")
                 if len(line) >= 2 and line[0] == line[-1] and line[:1] in (b"'", b'"'):
@@ -806,10 +884,6 @@ class PickleMachine:
                     self.push(line.decode("raw-unicode-escape"))
                 except UnicodeDecodeError as exc:
                     raise Malformed(f"bad UNICODE at {pos}") from exc
-            elif c == "X":
-                self.push(self.data(self._len("<I", 4), "str"))
-            elif c == "\x8c":
-                self.push(self.data(r.read(1)[0], "str"))
             elif c == "\x8d":
                 self.push(self.data(self._len("<Q", 8), "str"))
             elif c == "B":
@@ -824,30 +898,10 @@ class PickleMachine:
                 self.push(Unknown("out-of-band buffer"))
             elif c == "\x98":  # READONLY_BUFFER
                 self.top()
-            # ---- containers
-            elif c == ")":
-                self.push(())
-            elif c == "t":
-                self.push(tuple(self.pop_mark()))
-            elif c == "\x85":
-                self.push((self.pop(),))
-            elif c == "\x86":
-                b = self.pop()
-                a = self.pop()
-                self.push((a, b))
-            elif c == "\x87":
-                c3 = self.pop()
-                b = self.pop()
-                a = self.pop()
-                self.push((a, b, c3))
-            elif c == "]":
-                self.push(SymList())
             elif c == "l":
                 lst = SymList()
                 lst.add(self.pop_mark())
                 self.push(lst)
-            elif c == "}":
-                self.push(SymDict())
             elif c == "d":
                 items = self.pop_mark()
                 dct = SymDict()
@@ -859,19 +913,6 @@ class PickleMachine:
             elif c == "\x91":  # FROZENSET
                 items = self.pop_mark()
                 self.push(SymSet(items[:MAX_CONTAINER_ITEMS], len(items)))
-            elif c == "a":  # APPEND
-                value = self.pop()
-                self._append(self.top(), [value])
-            elif c == "e":  # APPENDS
-                items = self.pop_mark()
-                self._append(self.top(), items)
-            elif c == "s":  # SETITEM
-                value = self.pop()
-                key = self.pop()
-                self._setitems(self.top(), [key, value])
-            elif c == "u":  # SETITEMS
-                items = self.pop_mark()
-                self._setitems(self.top(), items)
             elif c == "\x90":  # ADDITEMS
                 items = self.pop_mark()
                 target = self.top()
@@ -881,41 +922,14 @@ class PickleMachine:
                     target.count += len(items)
                 else:
                     self._append(target, items)
-            # ---- memo
             elif c == "p":
                 self.memo_put(self._int(r.readline()), self.top())
-            elif c == "q":
-                self.memo_put(r.read(1)[0], self.top())
             elif c == "r":
                 self.memo_put(struct.unpack("<I", r.read(4))[0], self.top())
-            elif c == "\x94":  # MEMOIZE
-                self.memo_put(len(self.memo), self.top())
             elif c == "g":
                 self.push(self.memo_get(self._int(r.readline())))
-            elif c == "h":
-                self.push(self.memo_get(r.read(1)[0]))
             elif c == "j":
                 self.push(self.memo_get(struct.unpack("<I", r.read(4))[0]))
-            # ---- globals and calls
-            elif c == "c":  # GLOBAL
-                module = self._ascii(r.readline())
-                name = self._ascii(r.readline())
-                self.push(self.make_global(module, name, pos, "GLOBAL"))
-            elif c == "\x93":  # STACK_GLOBAL
-                name_v = self.pop()
-                module_v = self.pop()
-                if isinstance(module_v, str) and isinstance(name_v, str):
-                    self.push(self.make_global(module_v, name_v, pos, "STACK_GLOBAL"))
-                else:
-                    desc = f"{_preview(module_v)}.{_preview(name_v)}"
-                    self.event(
-                        "unresolved",
-                        desc,
-                        pos,
-                        via="STACK_GLOBAL",
-                        detail="module or name is not a plain string",
-                    )
-                    self.push(Unknown("unresolved global"))
             elif c in "\x82\x83\x84":  # EXT1/2/4
                 width = {"\x82": 1, "\x83": 2, "\x84": 4}[c]
                 code = int.from_bytes(r.read(width), "little")
@@ -929,10 +943,6 @@ class PickleMachine:
                     detail="copyreg extension registry",
                 )
                 self.push(Unknown(f"ext {code}"))
-            elif c == "R":  # REDUCE
-                args = self.pop()
-                func = self.pop()
-                self.push(self.invoke(func, args, "reduce", pos))
             elif c == "i":  # INST
                 module = self._ascii(r.readline())
                 name = self._ascii(r.readline())
@@ -944,25 +954,13 @@ class PickleMachine:
                 if not items:
                     raise Malformed("OBJ without a class")
                 self.push(self.invoke(items[0], tuple(items[1:]), "obj", pos))
-            elif c == "\x81":  # NEWOBJ
-                args = self.pop()
-                cls = self.pop()
-                self.push(self.invoke(cls, args, "newobj", pos))
             elif c == "\x92":  # NEWOBJ_EX
                 kwargs = self.pop()
                 args = self.pop()
                 cls = self.pop()
                 self.push(self.invoke(cls, args, "newobj_ex", pos, kwargs))
-            elif c == "b":  # BUILD
-                state = self.pop()
-                inst = self.top()
-                self._build(inst, state, pos)
-                if build_hook is not None:
-                    build_hook(self, inst, state)
             elif c == "P":  # PERSID
                 self.push(PersId(self._ascii(r.readline())))
-            elif c == "Q":  # BINPERSID
-                self.push(PersId(self.pop()))
             else:
                 raise Malformed(f"invalid opcode 0x{op:02x} at offset {pos}")
 
