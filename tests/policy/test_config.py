@@ -135,6 +135,16 @@ def test_found_policy_symlinked_out_of_the_root_is_not_read(tmp_path: Path) -> N
     assert "s3cret" not in info.value.diagnostics()
 
 
+def test_yaml_alias_bomb_is_an_error_not_a_hang() -> None:
+    """Technique: "billion laughs" - nested YAML aliases that expand to 10**8 values."""
+    lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for prev, name in zip("abcdefg", "bcdefgh", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    lines.append("ignore: *h")
+    with pytest.raises(PolicyError, match=r"more than \d+ values \(YAML aliases"):
+        parse_policy_text("\n".join(lines) + "\n")
+
+
 def _error(tmp_path: Path, text: str) -> str:
     (tmp_path / ".mlgate.yml").write_text(text)
     with pytest.raises(PolicyError) as info:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 POLICY_NAMES = (".mlgate.yml", ".mlgate.yaml")
 MAX_POLICY_BYTES = 1024 * 1024
+MAX_POLICY_VALUES = 100_000  # a real policy holds hundreds
 DEFAULT_LOCK_NAME = "models.lock.json"
 DEPS_DEV_URL = "https://api.deps.dev"
 
@@ -135,17 +136,32 @@ def find_policy(root: Path, explicit: Path | None) -> Path | None:
     return None
 
 
-def _plain(value: Any) -> Any:
-    """YAML values as JSON ones: dates become ISO strings, keys become strings."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
+def _plain(value: Any, display: str) -> Any:
+    """YAML values as JSON ones: dates become ISO strings, keys become strings.
+
+    YAML aliases share one object, so a small file can stand for billions of values; the copy
+    stops at MAX_POLICY_VALUES instead of expanding them.
+    """
+    left = MAX_POLICY_VALUES
+
+    def copy(value: Any) -> Any:
+        nonlocal left
+        left -= 1
+        if left < 0:
+            raise PolicyError(
+                f"{display}: more than {MAX_POLICY_VALUES} values (YAML aliases repeated?)"
+            )
+        if isinstance(value, dict):
+            return {str(k): copy(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [copy(v) for v in value]
+        if isinstance(value, dt.datetime):
+            return value.date().isoformat()
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return value
+
+    return copy(value)
 
 
 def _node_line(node: yaml.Node | None, path: tuple[str | int, ...]) -> int | None:
@@ -246,7 +262,7 @@ def _read_yaml(path: Path, display: str) -> tuple[Any, yaml.Node | None]:
         where = f"{display}:{mark.line + 1}" if mark is not None else display
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyError(f"{where}: not valid YAML: {problem}") from None
-    return _plain(data), node
+    return _plain(data, display), node
 
 
 def _display(path: Path, root: Path) -> str:
@@ -341,7 +357,7 @@ def parse_policy_text(text: str, display: str = "policy") -> Policy:
 
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = _plain(yaml.load(text, Loader=_policy_loader()))
+        data = _plain(yaml.load(text, Loader=_policy_loader()), display)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{display}: not valid YAML: {exc}") from None
     return _build(data, display, node)
