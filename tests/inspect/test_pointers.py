@@ -40,3 +40,16 @@ def test_text_that_only_mentions_lfs_is_not_a_pointer(tmp_path: Path) -> None:
     path = tmp_path / "README.md"
     path.write_text("Install it: version https://git-lfs.github.com/spec/v1 is the spec.\n")
     assert scan(path) == []
+
+
+def test_dvc_pointer_alias_bomb_is_not_expanded(tmp_path: Path) -> None:
+    """Technique: "billion laughs" - a DVC output path that is a YAML alias of nested lists."""
+    lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for prev, name in zip("abcdef", "bcdefg", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    lines.append("outs:\n- path: *g\n- path: model.pkl")
+    path = tmp_path / "model.pkl.dvc"
+    path.write_text("\n".join(lines) + "\n")
+    findings = scan(path)
+    assert [f.trigger for f in findings] == ["model.pkl"]
+    assert all(len(f.message) < 200 for f in findings)

@@ -60,10 +60,11 @@ class DvcPointerScanner(ModelScanner):
         except (OSError, yaml.YAMLError):
             doc = None
         outs = doc.get("outs") if isinstance(doc, dict) else None
+        # only string paths: str() of an aliased YAML list would expand it (billion laughs)
         paths = [
-            str(o.get("path"))
+            o["path"]
             for o in (outs if isinstance(outs, list) else [])
-            if isinstance(o, dict) and o.get("path")
+            if isinstance(o, dict) and isinstance(o.get("path"), str) and o["path"]
         ] or ["?"]
         for path in paths[:100]:
             yield model_finding(
