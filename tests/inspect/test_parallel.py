@@ -98,7 +98,7 @@ def test_worker_crash_becomes_a_finding_on_its_file_and_loses_no_other_result(
     for report in reports:
         if report.relpath.endswith(".tflite"):
             assert [f.rule_id for f in report.findings] == [RULE_ERROR]
-            assert "BrokenProcessPool" in report.findings[0].message
+            assert "WorkerDied" in report.findings[0].message
             assert report.findings[0].location.path == report.relpath
         else:
             assert report.findings == expected[report.relpath]

@@ -267,7 +267,13 @@ class Dispatcher:
 
 
 PARALLEL_MIN_FILES = 32  # below this, starting workers costs more than it saves
-_CHUNKS_PER_WORKER = 4  # several chunks each: a slow file does not leave a core idle
+_UNITS_PER_WORKER = 8  # small units taken on demand: a slow file does not leave a core idle
+_MAX_UNITS = 8192  # unit numbers (4 bytes each) must fit in a pipe's buffer (64 KiB on Linux)
+_RECORD = struct.Struct("<II")  # file index, length of the pickled report that follows
+
+
+class WorkerDied(Exception):
+    """The process scanning a file ended without reporting it (a crash in native code)."""
 
 
 def parallel_jobs(nfiles: int, jobs: int | None = None) -> int:
@@ -292,16 +298,10 @@ def parallel_jobs(nfiles: int, jobs: int | None = None) -> int:
 
 
 def _can_fork() -> bool:
-    import multiprocessing
     import threading
 
     # forking a process that runs other threads can copy a lock held by one of them
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
-
-
-def _scan_chunk(dispatcher: Dispatcher, relpaths: list[str]) -> list[FileReport]:
-    """Worker side: the dispatcher's own per-file bounds and error findings apply unchanged."""
-    return [dispatcher.scan_file(rel) for rel in relpaths]
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def _crash_report(relpath: str, exc: BaseException) -> FileReport:
@@ -311,53 +311,118 @@ def _crash_report(relpath: str, exc: BaseException) -> FileReport:
     return report
 
 
-def _scan_parallel(dispatcher: Dispatcher, files: list[str], workers: int) -> list[FileReport]:
-    """Scan in a fork-context process pool; a crashed worker becomes findings, never a gap.
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
-    The reports come back pickled through the pool's pipe. They are this package's own values
-    (FileReport holding frozen Finding dataclasses) built by our code in our forked child: no
-    byte of scanned content is ever unpickled here.
+
+def _worker(
+    dispatcher: Dispatcher, files: list[str], units: list[range], queue: int, out: int
+) -> None:
+    """Child side: take unit numbers from the queue pipe until it is empty, write one record per
+    file as soon as it is scanned (so a later crash loses only the file being scanned)."""
+    import pickle
+
+    while True:
+        raw = os.read(queue, 4)  # reads of 4 bytes from a pipe are atomic: no unit is shared
+        if len(raw) < 4:
+            return
+        for index in units[struct.unpack("<I", raw)[0]]:
+            report = dispatcher.scan_file(files[index])
+            blob = pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)
+            _write_all(out, _RECORD.pack(index, len(blob)) + blob)
+
+
+def _fork_worker(
+    dispatcher: Dispatcher, files: list[str], units: list[range], queue: int
+) -> tuple[int, int]:
+    """Start one worker process; returns its pid and the (unlinked) file it writes to."""
+    import tempfile
+
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - its descriptor outlives this function
+    fd = os.dup(out.fileno())
+    out.close()
+    pid = os.fork()
+    if pid == 0:  # the child never returns into the caller's code
+        status = 1
+        try:
+            _worker(dispatcher, files, units, queue, fd)
+            status = 0
+        finally:
+            os._exit(status)
+    return pid, fd
+
+
+def _read_records(fd: int, into: dict[int, FileReport]) -> None:
+    """Parent side: the reports a worker wrote (a record cut short by a crash is ignored).
+
+    These are pickles of this package's own FileReport/Finding values, written by our forked
+    child into a file only it and we hold: no byte of scanned content is ever unpickled here.
     """
-    import multiprocessing
-    from concurrent.futures import Future, ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    import pickle
 
+    with os.fdopen(fd, "rb") as fh:
+        fh.seek(0)
+        while True:
+            head = fh.read(_RECORD.size)
+            if len(head) < _RECORD.size:
+                return
+            index, length = _RECORD.unpack(head)
+            blob = fh.read(length)
+            if len(blob) < length:
+                return
+            into[index] = pickle.loads(blob)  # our own values, see above
+
+
+def _exit_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"the scanning process was killed by signal {os.WTERMSIG(status)}"
+    return f"the scanning process exited with status {os.waitstatus_to_exitcode(status)}"
+
+
+def _scan_parallel(dispatcher: Dispatcher, files: list[str], workers: int) -> list[FileReport]:
+    """Scan in ``workers`` forked processes taking small units of files on demand.
+
+    A file that a dead worker held is scanned again alone in a fresh process; if that one dies
+    too, the file gets an ``MLG-MODEL-ERROR`` finding: a crash never loses a result.
+    """
     load_scanners()  # imported once here, inherited by every forked worker
-    size = max(1, -(-len(files) // (workers * _CHUNKS_PER_WORKER)))
-    chunks = [files[i : i + size] for i in range(0, len(files), size)]
-    results: dict[str, FileReport] = {}
-    failed: list[str] = []
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures: list[tuple[list[str], Future[list[FileReport]]]] = [
-            (chunk, pool.submit(_scan_chunk, dispatcher, chunk)) for chunk in chunks
-        ]
-        for chunk, future in futures:
-            try:
-                for report in future.result():
-                    results[report.relpath] = report
-            except Exception:  # a dead worker breaks every pending chunk: retry them below
-                failed.extend(chunk)
-    # one file per task and one task at a time: a file that kills its worker again is named
-    # by its own finding, and the files after it still get scanned
-    retry: ProcessPoolExecutor | None = None
+    nunits = min(len(files), workers * _UNITS_PER_WORKER, _MAX_UNITS)
+    size = -(-len(files) // nunits)
+    units = [range(k, min(k + size, len(files))) for k in range(0, len(files), size)]
+    results: dict[int, FileReport] = {}
+    queue, feed = os.pipe()
     try:
-        for rel in failed:
-            if retry is None:
-                retry = ProcessPoolExecutor(max_workers=1, mp_context=context)
-            try:
-                results[rel] = retry.submit(_scan_chunk, dispatcher, [rel]).result()[0]
-            except BrokenProcessPool as exc:
-                log.warning("the worker scanning %r died", rel)
-                results[rel] = _crash_report(rel, exc)
-                retry.shutdown(wait=True)
-                retry = None
-            except Exception as exc:
-                results[rel] = _crash_report(rel, exc)
+        _write_all(feed, b"".join(struct.pack("<I", k) for k in range(len(units))))
     finally:
-        if retry is not None:
-            retry.shutdown(wait=True)
-    return [results[rel] for rel in files]
+        os.close(feed)
+    children: list[tuple[int, int]] = []
+    try:
+        for _ in range(workers):
+            children.append(_fork_worker(dispatcher, files, units, queue))  # noqa: PERF401 - keep the started ones if a fork fails
+    finally:
+        os.close(queue)
+        for pid, fd in children:
+            os.waitpid(pid, 0)
+            _read_records(fd, results)
+    for index in range(len(files)):
+        if index in results:
+            continue
+        # held by a worker that died: alone, in a fresh process, so the culprit is named
+        rqueue, rfeed = os.pipe()
+        _write_all(rfeed, struct.pack("<I", 0))
+        os.close(rfeed)
+        try:
+            pid, fd = _fork_worker(dispatcher, files, [range(index, index + 1)], rqueue)
+        finally:
+            os.close(rqueue)
+        _, status = os.waitpid(pid, 0)
+        _read_records(fd, results)
+        if index not in results:
+            log.warning("the process scanning %r died", files[index])
+            results[index] = _crash_report(files[index], WorkerDied(_exit_text(status)))
+    return [results[index] for index in range(len(files))]
 
 
 def scan_paths(
