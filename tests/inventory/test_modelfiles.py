@@ -325,6 +325,18 @@ def test_malformed_dvc_files_warn_and_the_rest_goes_on(tmp_path: Path) -> None:
     assert inv.warnings[0].line == 2  # the YAML error's line
 
 
+def test_dvc_md5_alias_bomb_is_not_expanded(tmp_path: Path) -> None:
+    """Technique: "billion laughs" - a DVC md5 that is a YAML alias of nested lists."""
+    lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for prev, name in zip("abcdef", "bcdefg", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    lines.append("outs:\n- path: train.csv\n  md5: *g")
+    (tmp_path / "train.csv.dvc").write_text("\n".join(lines) + "\n")
+    train = components(tmp_path)["train.csv"]
+    assert train.hashes == ()
+    assert train.prop("dvc:md5") is None
+
+
 def test_streamed_hash_matches_hashlib_across_chunks(tmp_path: Path) -> None:
     path = tmp_path / "big.npy"
     data = bytes(range(256)) * (CHUNK_BYTES // 256 * 2 + 3)  # > 2 chunks, not aligned

@@ -319,7 +319,9 @@ class ModelFileExtractor(Extractor):
                 ScanWarning(file.relpath, f"DVC output {raw_path!r} is outside the root", line=line)
             )
             return
-        md5 = str(entry.get("md5") or entry.get("etag") or "").lower()
+        digest = entry.get("md5") or entry.get("etag")
+        # a string only: str() of an aliased YAML list would expand it (billion laughs)
+        md5 = digest.lower() if isinstance(digest, str) else ""
         props = [("pointer", "dvc")]
         hashes: tuple[Hash, ...] = ()
         if _MD5.match(md5):
