@@ -78,7 +78,10 @@ def build_argv(env: Mapping[str, str], workspace: Path) -> list[str]:
     for pattern in get_input(env, "exclude").replace(",", "\n").splitlines():
         if pattern.strip():
             argv += ["--exclude", pattern.strip()]
-    argv += shlex.split(get_input(env, "args"))  # split like a shell would; never run by one
+    try:
+        argv += shlex.split(get_input(env, "args"))  # split like a shell would; never run by one
+    except ValueError as exc:  # an unclosed quote: a clear error, not a traceback
+        raise InputError(f"input 'args' cannot be split: {exc}") from None
     return argv
 
 

@@ -240,3 +240,10 @@ def test_bad_boolean_input_is_a_clear_error(tmp_path: Path, server: GitHubServer
     proc, _, _ = run_action(tmp_path, server, {**_with(), "upload-sarif": "maybe"}, pr_event())
     assert proc.returncode == 2
     assert "input 'upload-sarif' must be true or false" in proc.stdout
+
+
+def test_unclosed_quote_in_args_is_a_clear_error(tmp_path: Path, server: GitHubServer) -> None:
+    proc, _, _ = run_action(tmp_path, server, {**_with(), "args": "--exclude 'build"}, pr_event())
+    assert proc.returncode == 2
+    assert "::error title=mlgate::input 'args' cannot be split: No closing quotation" in proc.stdout
+    assert "Traceback" not in proc.stderr
