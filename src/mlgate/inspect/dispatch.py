@@ -318,7 +318,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _worker(
-    dispatcher: Dispatcher, files: list[str], units: list[range], queue: int, out: int
+    dispatcher: Dispatcher, files: list[str], units: list[list[int]], queue: int, out: int
 ) -> None:
     """Child side: take unit numbers from the queue pipe until it is empty, write one record per
     file as soon as it is scanned (so a later crash loses only the file being scanned)."""
@@ -335,7 +335,7 @@ def _worker(
 
 
 def _fork_worker(
-    dispatcher: Dispatcher, files: list[str], units: list[range], queue: int
+    dispatcher: Dispatcher, files: list[str], units: list[list[int]], queue: int
 ) -> tuple[int, int]:
     """Start one worker process; returns its pid and the (unlinked) file it writes to."""
     import tempfile
@@ -375,6 +375,12 @@ def _read_records(fd: int, into: dict[int, FileReport]) -> None:
             into[index] = pickle.loads(blob)  # our own values, see above
 
 
+def _suffix(relpath: str) -> str:
+    name = relpath.rpartition("/")[2]
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
+
+
 def _exit_text(status: int) -> str:
     if os.WIFSIGNALED(status):
         return f"the scanning process was killed by signal {os.WTERMSIG(status)}"
@@ -390,7 +396,11 @@ def _scan_parallel(dispatcher: Dispatcher, files: list[str], workers: int) -> li
     load_scanners()  # imported once here, inherited by every forked worker
     nunits = min(len(files), workers * _UNITS_PER_WORKER, _MAX_UNITS)
     size = -(-len(files) // nunits)
-    units = [range(k, min(k + size, len(files))) for k in range(0, len(files), size)]
+    # scheduling only (reports are put back in input order): files of one extension go to the
+    # same units, so a scanner that imports a large library on first use (7z, chat templates)
+    # is set up in one worker rather than in every one
+    order = sorted(range(len(files)), key=lambda i: (_suffix(files[i]), i))
+    units = [order[k : k + size] for k in range(0, len(order), size)]
     results: dict[int, FileReport] = {}
     queue, feed = os.pipe()
     try:
@@ -414,7 +424,7 @@ def _scan_parallel(dispatcher: Dispatcher, files: list[str], workers: int) -> li
         _write_all(rfeed, struct.pack("<I", 0))
         os.close(rfeed)
         try:
-            pid, fd = _fork_worker(dispatcher, files, [range(index, index + 1)], rqueue)
+            pid, fd = _fork_worker(dispatcher, files, [[index]], rqueue)
         finally:
             os.close(rqueue)
         _, status = os.waitpid(pid, 0)
