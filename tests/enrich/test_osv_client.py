@@ -12,6 +12,7 @@ import pytest
 from mlgate.enrich.interface import PackageQuery
 from mlgate.enrich.osv import OsvClient
 from tests.enrich.conftest import record
+from tests.servers.flood_server import FloodState, flood_server
 from tests.servers.osv_server import OsvServer
 
 Start = Callable[..., OsvServer]
@@ -199,3 +200,16 @@ def test_the_declared_name_is_sent(osv_server: Start, fast_client: Make) -> None
     fast_client(srv.url).lookup([query])
     sent = [q["package"]["name"] for _, body in srv.bodies for q in body.get("queries", [])]
     assert sent == ["JSONStream"]
+
+
+def test_endless_answer_fails_closed_at_the_size_limit(
+    fast_client: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Technique: a hostile or broken OSV server streams an endless chunked body."""
+    monkeypatch.setattr("mlgate.enrich.osv.MAX_RESPONSE_BYTES", 1024 * 1024)
+    state = FloodState()
+    with flood_server(state) as url:
+        result = fast_client(url).lookup([ALPHA, CLEAN])
+    assert set(result.failed) == {ALPHA, CLEAN}  # never "no vulnerabilities"
+    assert "answer larger than the size limit" in result.failed[CLEAN]
+    assert state.requests == 1  # an oversized answer is final, not retried

@@ -31,6 +31,7 @@ from mlgate import __version__
 from mlgate.enrich.advisories import MalformedRecordError, validate
 from mlgate.enrich.cache import OsvCache
 from mlgate.enrich.interface import AdvisorySource, LookupResult, PackageQuery, Record
+from mlgate.httpsafe import ResponseTooLarge, read_bounded
 from mlgate.model import ScanWarning
 from mlgate.textsafe import for_terminal
 
@@ -161,17 +162,10 @@ class OsvClient(AdvisorySource):
         raise FetchError(f"{reason} (after {self.retries + 1} attempts)")
 
     def _read(self, response: requests.Response) -> bytes:
-        chunks = []
-        size = 0
         try:
-            for chunk in response.iter_content(65536):
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise FetchError("answer larger than the size limit")
-                chunks.append(chunk)
-        finally:
-            response.close()
-        return b"".join(chunks)
+            return read_bounded(response, MAX_RESPONSE_BYTES)
+        except ResponseTooLarge:
+            raise FetchError("answer larger than the size limit") from None
 
     # -- the three API calls ------------------------------------------------------------------
 
