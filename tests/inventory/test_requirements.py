@@ -191,6 +191,15 @@ def test_missing_escaping_and_remote_includes_are_warnings(tmp_path: Path, write
     assert "not fetched" in messages
 
 
+def test_remote_include_warning_redacts_credentials(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    """Technique: a token in the URL of a remote -r/-c include (warnings reach logs and SARIF)."""
+    write("requirements.txt", "-r https://u:t0ken@reqs.example/base.txt\n")
+    result = extract(tmp_path, "requirements.txt")
+    (warning,) = result.warnings
+    assert "https://***@reqs.example/base.txt" in warning.message
+    assert "t0ken" not in warning.message
+
+
 def test_symlinked_include_out_of_root_is_not_followed(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
     """Technique: a symlink inside the repo pointing at a file outside it, reached by -r."""
     (tmp_path / "secret.txt").write_text("leak==1.0\n")

@@ -334,7 +334,8 @@ class RequirementsReader:
     # includes ----------------------------------------------------------------------------
     def _include(self, relpath: str, number: int, target: str, constraint: bool) -> None:
         if _URL_START.match(target):
-            self.warn(relpath, number, f"remote include {target!r} is not fetched")
+            shown = redact_userinfo(target)  # warnings reach logs, JSON and SARIF
+            self.warn(relpath, number, f"remote include {shown!r} is not fetched")
             return
         base = posixpath.dirname(relpath)
         joined = Path(self.ctx.root, base, target) if not os.path.isabs(target) else Path(target)
