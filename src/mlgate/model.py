@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mlgate.textsafe import redact_credentials
+
 RESULT_SCHEMA_VERSION = "1.0"
 
 
@@ -257,6 +259,10 @@ class ScanWarning:
     message: str
     line: int | None = None
     code: str = "input"
+
+    def __post_init__(self) -> None:
+        # messages quote lines of the scanned files: a token in a URL there must not reach a report
+        object.__setattr__(self, "message", redact_credentials(self.message))
 
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}"

@@ -20,3 +20,16 @@ def without_userinfo(url: str, replacement: str = "") -> str:
     """``url`` with the ``user:password@`` of its authority replaced, by pattern alone: it also
     works on URLs that ``urlsplit`` rejects (a bad port, a broken IPv6 host)."""
     return _USERINFO.sub(lambda m: m.group(1) + replacement, url, count=1)
+
+
+_CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)([^/?#\s]*)@")
+
+
+def redact_credentials(text: str) -> str:
+    """Free text with the ``user:password@`` of every URL in it replaced by ``***@`` (a bare
+    ``git@`` SSH user is kept): for messages that quote a line of the scanned files."""
+    if "@" not in text:
+        return text
+    return _CREDENTIALS.sub(
+        lambda m: m.group(0) if m.group(2) == "git" else f"{m.group(1)}***@", text
+    )

@@ -248,6 +248,21 @@ def test_invalid_requirement_string_warns(tmp_path: Path, write) -> None:  # typ
     assert [w.line for w in result.warnings] == [4]
 
 
+def test_invalid_requirement_warning_redacts_credentials(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    """Technique: a token in the URL of a requirement that does not parse; the warning quotes it."""
+    write(
+        "pyproject.toml",
+        '[project]\nname = "x"\ndependencies = [\n'
+        '  "foo @ https://u:t0ken@files.example/foo.whl ; python_version >>> 3",\n'
+        '  "bar @ git+ssh://git@git.example/bar.git ; nope",\n]\n',
+    )
+    messages = [w.message for w in extract(tmp_path, "pyproject.toml").warnings]
+    assert len(messages) == 2
+    assert "https://***@files.example/foo.whl" in messages[0]
+    assert "t0ken" not in " ".join(messages)
+    assert "git+ssh://git@git.example/bar.git" in messages[1]  # an SSH user is no secret
+
+
 def test_broken_toml_raises_with_line(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
     write("pyproject.toml", '[project]\nname = "x"\ndependencies = ["a",\n[tool.x]\n')
     with pytest.raises(ExtractError) as info:
