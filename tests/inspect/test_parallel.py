@@ -12,11 +12,12 @@ import pytest
 from mlgate.inspect.dispatch import (
     PARALLEL_MIN_FILES,
     RULE_ERROR,
+    RULE_TIMEOUT,
     Dispatcher,
     FileReport,
     parallel_jobs,
 )
-from mlgate.inspect.interface import ModelScanner, ScanContext, ScanTarget
+from mlgate.inspect.interface import Limits, ModelScanner, ScanContext, ScanTarget
 from mlgate.model import Finding
 
 from .samples import call, write, zip_bytes
@@ -46,11 +47,13 @@ def _summary(reports: Iterable[FileReport]) -> list[tuple[str, list[Finding]]]:
 
 def test_parallel_scan_matches_serial_scan(tmp_path: Path) -> None:
     files = _tree(tmp_path, PARALLEL_MIN_FILES + 8)
+    (tmp_path / "m000.pkl").write_bytes(b"\x80\x02c")  # cut short: reported as malformed
     dispatcher = Dispatcher(tmp_path)
     serial = dispatcher.scan_files(files, jobs=1)
     parallel = dispatcher.scan_files(files, jobs=2)
     assert [r.relpath for r in parallel] == files
     assert _summary(parallel) == _summary(serial)
+    assert [f.rule_id for f in parallel[0].findings] == ["MLG-PICKLE-MALFORMED"]
     assert sum(len(r.findings) for r in serial) >= len(files) // 2  # the payloads were found
 
 
@@ -102,3 +105,15 @@ def test_worker_crash_becomes_a_finding_on_its_file_and_loses_no_other_result(
             assert report.findings[0].location.path == report.relpath
         else:
             assert report.findings == expected[report.relpath]
+
+
+def test_time_bound_and_error_findings_hold_inside_workers(tmp_path: Path) -> None:
+    """Technique: a batch big enough to go to workers must not slip past the per-file bound."""
+    files = _tree(tmp_path, PARALLEL_MIN_FILES + 8)
+    dispatcher = Dispatcher(tmp_path, limits=Limits(seconds_per_file=-1.0))  # already past
+    serial = dispatcher.scan_files(files, jobs=1)
+    parallel = dispatcher.scan_files(files, jobs=2)
+    assert _summary(parallel) == _summary(serial)
+    timed_out = {r.relpath for r in parallel if any(f.rule_id == RULE_TIMEOUT for f in r.findings)}
+    assert timed_out == {r.relpath for r in parallel if r.format is not None}
+    assert len(timed_out) == len(files)
