@@ -900,7 +900,57 @@ class SevenZipScanner(ModelScanner):
         return scan_7z(target, ctx)
 
 
+def _builtin_7z(target: ScanTarget, ctx: ScanContext) -> list[tuple[str, Spool]] | None:
+    """Members of a common 7z (see :mod:`mlgate.inspect.sevenzip`), or None to use py7zr.
+
+    Same bounds, charges and member order as the py7zr path below.
+    """
+    from mlgate.inspect import sevenzip
+
+    spools: list[tuple[str, Spool]] = []
+    total = 0
+    with target.open() as fh:
+        if not fh.seekable():
+            return None
+        try:
+            size = fh.seek(0, os.SEEK_END)
+            archive = sevenzip.read_archive(fh, size, ctx.limits.max_members, ctx.check_time)
+        except (sevenzip.Unsupported, OSError, ValueError, OverflowError, struct.error):
+            return None
+        total = archive.declared
+        limits = ctx.limits
+        if total > limits.bomb_min_bytes and total > limits.max_ratio * max(target.size, 1):
+            raise ArchiveBomb(
+                f"{total} bytes declared out of {target.size} (ratio above {limits.max_ratio:g})"
+            )
+        ctx.charge(total)
+        try:
+            for entry, stream in sevenzip.iter_members(fh, archive, ctx.check_time):
+                if entry.is_dir:
+                    continue
+                src: IO[bytes] = io.BytesIO(b"") if stream is None else _bufopen(stream)
+                spool = Spool(src, ctx)
+                spools.append((entry.name, spool))
+                if stream is not None and not stream.ok(entry):
+                    raise sevenzip.Unsupported("member data")
+        except (sevenzip.Unsupported, OSError, ValueError, OverflowError, struct.error):
+            for _, spool in spools:
+                spool.close()
+            ctx.bytes_budget[0] -= total  # the py7zr path charges the same bytes again
+            return None
+    return spools
+
+
 def scan_7z(target: ScanTarget, ctx: ScanContext) -> Iterator[Finding]:
+    members = _builtin_7z(target, ctx)
+    if members is not None:
+        try:
+            for name, spool in members:
+                yield from ctx.scan_nested(target.child(name, spool.open, spool.size))
+        finally:
+            for _, spool in members:
+                spool.close()
+        return
     try:
         import py7zr
     except ImportError:
