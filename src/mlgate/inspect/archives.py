@@ -938,6 +938,10 @@ def _builtin_7z(target: ScanTarget, ctx: ScanContext) -> list[tuple[str, Spool]]
                 spool.close()
             ctx.bytes_budget[0] -= total  # the py7zr path charges the same bytes again
             return None
+        except BaseException:  # time bound, interrupt: no temporary copy is left behind
+            for _, spool in spools:
+                spool.close()
+            raise
     return spools
 
 

@@ -612,7 +612,9 @@ def iter_members(
         offset += pack_size
         taken = 0
         while taken < count:
-            entry = next(pending)
+            entry = next(pending, None)
+            if entry is None:
+                raise Unsupported("more streams than files")
             if not entry.has_stream:
                 yield entry, None
                 continue
