@@ -600,8 +600,8 @@ def iter_members(
     streams = archive.streams
     pending = iter(archive.entries)
     if streams is None:
-        for entry in pending:
-            yield entry, None
+        for plain in pending:
+            yield plain, None
         return
     offset = SIGNATURE_SIZE + streams.pack_pos
     for folder, pack_size, count in zip(
@@ -612,9 +612,10 @@ def iter_members(
         offset += pack_size
         taken = 0
         while taken < count:
-            entry = next(pending, None)
-            if entry is None:
+            nxt = next(pending, None)
+            if nxt is None:
                 raise Unsupported("more streams than files")
+            entry = nxt
             if not entry.has_stream:
                 yield entry, None
                 continue
