@@ -318,3 +318,27 @@ def test_common_7z_is_inspected_without_the_extra(
         f.severity is Severity.CRITICAL and f.location.member == "weights/model.pkl"
         for f in findings
     )
+
+
+@pytest.mark.parametrize("filters", [LZMA2, LZMA1], ids=["lzma2", "lzma"])
+def test_every_header_byte_mutated_parses_or_is_unsupported(
+    tmp_path: Path, filters: list[dict[str, Any]]
+) -> None:
+    """Technique: header fuzzing with valid CRCs; only ``Unsupported`` may come out."""
+    data = build(tmp_path / "a.7z", filters=filters, encoded_header=False).read_bytes()
+    off, size = struct.unpack_from("<QQ", data, 12)
+    path = tmp_path / "m.7z"
+    outcomes = {"ok": 0, "unsupported": 0}
+    for i in range(32 + off, 32 + off + size):
+        for flip in (0x01, 0x80, 0xFF):
+            mutated = bytearray(data)
+            mutated[i] ^= flip
+            _fix_start_header(mutated)
+            path.write_bytes(bytes(mutated))
+            try:
+                builtin(path)
+            except sevenzip.Unsupported:
+                outcomes["unsupported"] += 1
+            else:
+                outcomes["ok"] += 1
+    assert outcomes["unsupported"] > 0

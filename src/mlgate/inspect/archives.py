@@ -907,6 +907,9 @@ def _builtin_7z(target: ScanTarget, ctx: ScanContext) -> list[tuple[str, Spool]]
     """
     from mlgate.inspect import sevenzip
 
+    # anything the reader is not sure about: py7zr runs instead, exactly as before
+    not_common: tuple[type[Exception], ...] = (sevenzip.Unsupported, OSError, ValueError)
+    not_common += (OverflowError, struct.error, lzma.LZMAError)
     spools: list[tuple[str, Spool]] = []
     total = 0
     with target.open() as fh:
@@ -915,7 +918,7 @@ def _builtin_7z(target: ScanTarget, ctx: ScanContext) -> list[tuple[str, Spool]]
         try:
             size = fh.seek(0, os.SEEK_END)
             archive = sevenzip.read_archive(fh, size, ctx.limits.max_members, ctx.check_time)
-        except (sevenzip.Unsupported, OSError, ValueError, OverflowError, struct.error):
+        except not_common:
             return None
         total = archive.declared
         limits = ctx.limits
@@ -933,7 +936,7 @@ def _builtin_7z(target: ScanTarget, ctx: ScanContext) -> list[tuple[str, Spool]]
                 spools.append((entry.name, spool))
                 if stream is not None and not stream.ok(entry):
                     raise sevenzip.Unsupported("member data")
-        except (sevenzip.Unsupported, OSError, ValueError, OverflowError, struct.error):
+        except not_common:
             for _, spool in spools:
                 spool.close()
             ctx.bytes_budget[0] -= total  # the py7zr path charges the same bytes again

@@ -264,6 +264,8 @@ def _substreams(
     for folder, count in zip(folders, counts, strict=True):
         if count == 0:
             continue
+        if count > 1 and not explicit:
+            raise Unsupported("substream sizes missing")
         inner = [buf.number() for _ in range(count - 1)] if explicit else []
         last = folder.unpack_size - sum(inner)
         if last < 0:
@@ -462,7 +464,10 @@ def decode_folder(
             check()
             yield data
         return
-    dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters)
+    try:
+        dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters)
+    except (lzma.LZMAError, ValueError) as exc:  # e.g. lc + lp above what liblzma takes
+        raise Unsupported(f"coder properties ({exc})") from exc
     left_in = pack_size
     stalls = 0
     while left_out:
