@@ -33,6 +33,7 @@ from mlgate.inspect.interface import (
     ModelScanner,
     ScanContext,
     ScanTarget,
+    WindowIO,
     model_finding,
 )
 from mlgate.model import Finding, Severity
@@ -449,48 +450,6 @@ _ZIP_METHODS: dict[int, Callable[[], Any]] = {
 }
 
 
-class _Slice(io.RawIOBase):
-    """``length`` bytes at ``start`` of a seekable stream (each opener gets its own handle)."""
-
-    def __init__(self, inner: IO[bytes], start: int, length: int) -> None:
-        self.inner = inner
-        self.start = start
-        self.length = length
-        self.offset = 0
-        inner.seek(start)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 1:
-            offset += self.offset
-        elif whence == 2:
-            offset += self.length
-        self.offset = max(0, min(offset, self.length))
-        self.inner.seek(self.start + self.offset)
-        return self.offset
-
-    def tell(self) -> int:
-        return self.offset
-
-    def readinto(self, b: Any) -> int:
-        n = min(len(b), self.length - self.offset)
-        if n <= 0:
-            return 0
-        data = self.inner.read(n)
-        b[: len(data)] = data
-        self.offset += len(data)
-        return len(data)
-
-    def close(self) -> None:
-        self.inner.close()
-        super().close()
-
-
 class _LzmaZip:
     """Method 14: a 4-byte header (version, properties size) then raw LZMA1 with properties."""
 
@@ -525,7 +484,7 @@ def member_opener(
     """A fresh stream of a member's uncompressed bytes (bounded)."""
 
     def opener() -> IO[bytes]:
-        raw = _Slice(open_(), data_offset, entry.csize)
+        raw = WindowIO(open_(), data_offset, entry.csize)
         if entry.method == 0:
             # small buffer: sniffing a tensor member must not read a megabyte of it
             return io.BufferedReader(raw, MEMBER_BUFFER)

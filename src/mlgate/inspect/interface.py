@@ -20,12 +20,13 @@ How a scanner plugs in (see :mod:`mlgate.inspect.dispatch`):
 
 from __future__ import annotations
 
+import io
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, ClassVar
+from typing import IO, Any, ClassVar
 
 from mlgate.model import Finding, Location, Severity
 
@@ -153,3 +154,55 @@ class ModelScanner(ABC):
     @abstractmethod
     def scan(self, target: ScanTarget, ctx: ScanContext) -> Iterable[Finding]:
         """Yield findings for ``target``; malformed input is a finding, never an exception."""
+
+
+class WindowIO(io.RawIOBase):
+    """``length`` bytes at ``start`` of another stream, read lazily (skipped forward when the
+    stream cannot seek); closing it closes the inner stream."""
+
+    def __init__(self, inner: IO[bytes], start: int, length: int) -> None:
+        self.inner = inner
+        self.start = start
+        self.length = length
+        self.offset = 0
+        if inner.seekable():
+            inner.seek(start)
+        else:
+            left = start
+            while left > 0:
+                chunk = inner.read(min(1 << 20, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self.inner.seekable()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 1:
+            offset += self.offset
+        elif whence == 2:
+            offset += self.length
+        offset = max(0, min(offset, self.length))
+        self.inner.seek(self.start + offset)
+        self.offset = offset
+        return offset
+
+    def tell(self) -> int:
+        return self.offset
+
+    def readinto(self, b: Any) -> int:
+        n = min(len(b), self.length - self.offset)
+        if n <= 0:
+            return 0
+        data = self.inner.read(n)
+        b[: len(data)] = data
+        self.offset += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()

@@ -30,7 +30,13 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from mlgate.inspect.allowlist import ALLOWLIST_VERSION, AllowList
-from mlgate.inspect.interface import ModelScanner, ScanContext, ScanTarget, model_finding
+from mlgate.inspect.interface import (
+    ModelScanner,
+    ScanContext,
+    ScanTarget,
+    WindowIO,
+    model_finding,
+)
 from mlgate.inspect.pickle_engine import (
     Call,
     Global,
@@ -325,58 +331,9 @@ def _window(open_: Callable[[], IO[bytes]], start: int, length: int) -> Callable
     """A fresh stream over ``length`` bytes at ``start`` of another stream (read lazily)."""
 
     def opener() -> IO[bytes]:
-        return io.BufferedReader(_WindowIO(open_(), start, length))
+        return io.BufferedReader(WindowIO(open_(), start, length))
 
     return opener
-
-
-class _WindowIO(io.RawIOBase):
-    def __init__(self, inner: IO[bytes], start: int, length: int) -> None:
-        self.inner = inner
-        self.start = start
-        self.length = length
-        self.offset = 0
-        if inner.seekable():
-            inner.seek(start)
-        else:
-            left = start
-            while left > 0:
-                chunk = inner.read(min(1 << 20, left))
-                if not chunk:
-                    break
-                left -= len(chunk)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return self.inner.seekable()
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 1:
-            offset += self.offset
-        elif whence == 2:
-            offset += self.length
-        offset = max(0, min(offset, self.length))
-        self.inner.seek(self.start + offset)
-        self.offset = offset
-        return offset
-
-    def tell(self) -> int:
-        return self.offset
-
-    def readinto(self, b: Any) -> int:
-        n = min(len(b), self.length - self.offset)
-        if n <= 0:
-            return 0
-        data = self.inner.read(n)
-        b[: len(data)] = data
-        self.offset += len(data)
-        return len(data)
-
-    def close(self) -> None:
-        self.inner.close()
-        super().close()
 
 
 def scan_pickle_stream(
