@@ -47,14 +47,22 @@ class Raw(str):
     """Text written as it is: numbers, booleans and fixed syntax produced by this module."""
 
 
-def yaml_quote(value: object) -> str:
-    """A YAML double-quoted scalar (JSON string syntax, which YAML reads the same way)."""
+def _literal(value: object) -> str | None:
+    """What YAML and Groovy both write unquoted: our own raw syntax, booleans and integers."""
     if isinstance(value, Raw):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    return None
+
+
+def yaml_quote(value: object) -> str:
+    """A YAML double-quoted scalar (JSON string syntax, which YAML reads the same way)."""
+    literal = _literal(value)
+    if literal is not None:
+        return literal
     return json.dumps("" if value is None else str(value), ensure_ascii=False)
 
 
@@ -67,12 +75,9 @@ def github_quote(value: object) -> str:
 
 def groovy_quote(value: object) -> str:
     """A Groovy single-quoted string: no ``${}`` interpolation, backslash and quote escaped."""
-    if isinstance(value, Raw):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    literal = _literal(value)
+    if literal is not None:
+        return literal
     text = "" if value is None else str(value)
 
     def esc(match: re.Match[str]) -> str:
