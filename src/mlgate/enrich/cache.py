@@ -54,9 +54,27 @@ class OsvCache:
         self.source = source
         self.ttl = query_ttl() if ttl is None else ttl
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._open()
+
+    def _open(self) -> None:
+        """Switch to WAL and create the tables, tolerating another run doing the same.
+
+        SQLite answers "database is locked" at once, without waiting for the busy timeout, when
+        two connections change the journal mode of a new file together; retry for a while.
+        """
+        deadline = time.monotonic() + 30
+        delay = 0.01
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def close(self) -> None:
         self._db.close()
