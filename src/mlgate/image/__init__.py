@@ -1,0 +1,1 @@
+"""Container images and wheels: read what actually ships (see interface.py)."""
