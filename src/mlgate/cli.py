@@ -38,6 +38,14 @@ def _add_inventory_args(p: argparse.ArgumentParser) -> None:
         metavar="GLOB",
         help="skip paths matching GLOB (repeatable; matches the path or a base name)",
     )
+    p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="SUBPATH",
+        help="scan only this sub-path of the root (repeatable); locations stay relative to the "
+        "root, so CI-matrix shards can be joined with 'mlgate merge'",
+    )
     p.add_argument("--no-dev", action="store_true", help="drop dev/optional dependency groups")
     p.add_argument("--strict", action="store_true", help="exit 2 when any input could not be read")
     p.add_argument(
@@ -78,6 +86,12 @@ def _add_scan_args(p: argparse.ArgumentParser) -> None:
         help="OSV API base URL without /v1 (env MLGATE_OSV_URL)",
     )
     vul.add_argument("--osv-db", type=Path, metavar="PATH", help="offline OSV database")
+    vul.add_argument(
+        "--osv-fallback-db",
+        type=Path,
+        metavar="PATH",
+        help="offline OSV database used only when the OSV API is unreachable (reports say so)",
+    )
     vul.add_argument("--cache-dir", type=Path, metavar="DIR", help="OSV cache folder")
     vul.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     vul.add_argument(
@@ -158,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     upd.add_argument("--osv-db", type=Path, metavar="PATH", help="database folder")
     upd.add_argument("--ecosystem", action="append", default=[], metavar="NAME")
     upd.add_argument("--base-url", metavar="URL", help="mirror of OSV's per-ecosystem dumps")
+    upd.add_argument("--cache-dir", type=Path, metavar="DIR", help="where the index is kept")
 
     ci = sub.add_parser("ci", help="CI configurations")
     cisub = ci.add_subparsers(dest="ci_command", metavar="ACTION", parser_class=_Parser)
@@ -191,12 +206,14 @@ def options_from_args(args: argparse.Namespace) -> ScanOptions:
     return ScanOptions(
         root=Path(args.path),
         exclude=tuple(args.exclude),
+        include=tuple(get("include") or ()),
         no_dev=bool(get("no_dev", False)),
         strict=bool(get("strict", False)),
         vulns=not get("no_vulns", False),
         models=not get("no_models", False),
         osv_url=get("osv_url"),
         osv_db=get("osv_db"),
+        osv_fallback_db=get("osv_fallback_db"),
         cache_dir=get("cache_dir"),
         no_cache=bool(get("no_cache", False)),
         allow_incomplete=bool(get("allow_incomplete", False)),

@@ -293,6 +293,7 @@ class Coverage:
     checked: int = 0
     total: int = 0
     unchecked: tuple[tuple[str, str], ...] = ()  # (bom-ref, reason)
+    source: str = ""  # where the advisories came from ("online (URL)", an offline database ...)
 
     @property
     def complete(self) -> bool:

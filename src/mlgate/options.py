@@ -22,6 +22,7 @@ class ScanOptions:
     root: Path
     # inventory
     exclude: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()  # sub-paths of root to scan alone (a CI-matrix shard)
     no_dev: bool = False
     strict: bool = False
     max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
@@ -31,6 +32,7 @@ class ScanOptions:
     # OSV (enrich)
     osv_url: str | None = None  # base URL without /v1; None: OSV's public API
     osv_db: Path | None = None  # offline database
+    osv_fallback_db: Path | None = None  # offline database used only when OSV is unreachable
     cache_dir: Path | None = None
     no_cache: bool = False
     allow_incomplete: bool = False

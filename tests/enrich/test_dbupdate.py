@@ -27,9 +27,11 @@ def test_update_downloads_verifies_and_indexes(
     srv = osv_server()
     srv.files["/PyPI/all.zip"] = dump_bytes(tmp_path)
     db = tmp_path / "db"
-    rc = main(["db", "update", "--osv-db", str(db), "--ecosystem", "PyPI", "--base-url", srv.url])
-    assert rc == 0
+    argv = ["db", "update", "--osv-db", str(db), "--ecosystem", "PyPI", "--base-url", srv.url]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 0
     assert "PyPI: 1 records" in capsys.readouterr().out
+    # the database holds the dumps only; the index is in the cache folder
+    assert sorted(p.name for p in db.rglob("*")) == ["PyPI", "all.zip"]
     source = OfflineSource(db, cache_dir=tmp_path / "cache")
     assert not source.rebuilt  # db update built the index already
     result = source.lookup([PackageQuery("PyPI", "alpha", "1.0")])

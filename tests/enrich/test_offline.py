@@ -87,7 +87,7 @@ def test_layouts(tmp_path: Path, layout: str) -> None:
 def test_index_is_reused_and_rebuilt_when_the_dump_changes(tmp_path: Path) -> None:
     dump = write_zip(tmp_path / "db" / "PyPI" / "all.zip", RECORDS[:3])
     first = OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache")
-    assert first.rebuilt and first.index_path.parent == tmp_path / "db"
+    assert first.rebuilt and first.index_path.is_relative_to(tmp_path / "cache")
     first.close()
     second = OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache")
     assert not second.rebuilt
@@ -96,21 +96,64 @@ def test_index_is_reused_and_rebuilt_when_the_dump_changes(tmp_path: Path) -> No
     write_zip(dump, [record("PYSEC-7", "alpha", fixed="3.0")])
     os.utime(dump, ns=(1, 1))  # a different mtime even on coarse file systems
     third = OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache")
-    assert third.rebuilt
+    assert third.rebuilt and third.index_path != first.index_path
     assert found(third, QUERIES[:1]) == {QUERIES[0]: ["PYSEC-7"]}
+    # the index of the earlier state is dropped: the cache does not grow with every update
+    assert sorted(p.name for p in third.index_path.parent.iterdir()) == [third.index_path.name]
 
 
-def test_read_only_database_keeps_its_index_in_the_cache(tmp_path: Path) -> None:
+def _listing(folder: Path) -> list[tuple[str, int, int]]:
+    return sorted(
+        (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+    )
+
+
+@pytest.mark.parametrize("layout", ["ecosystem-zips", "json-folder"])
+def test_read_only_database_is_never_written(tmp_path: Path, layout: str) -> None:
     db = tmp_path / "db"
-    write_zip(db / "PyPI" / "all.zip", RECORDS[:3])
-    db.chmod(0o555)
+    if layout == "ecosystem-zips":
+        write_zip(db / "PyPI" / "all.zip", RECORDS[:3])
+    else:
+        (db / "PyPI").mkdir(parents=True)
+        for rec in RECORDS[:3]:
+            (db / "PyPI" / f"{rec['id']}.json").write_text(json.dumps(rec))
+    folders = [db, *(p for p in db.rglob("*") if p.is_dir())]
+    for folder in folders:
+        folder.chmod(0o555)
+    before = _listing(db)
     try:
-        if os.access(db, os.W_OK):
-            pytest.skip("running as a user who can write anywhere")
-        source = OfflineSource(db, cache_dir=tmp_path / "cache")
-        assert source.index_path.is_relative_to(tmp_path / "cache")
+        # As root (CI) the mode stops nothing: the listing below is what proves no write.
+        for _ in range(2):
+            source = OfflineSource(db, cache_dir=tmp_path / "cache")
+            assert found(source, QUERIES[:1]) == {QUERIES[0]: ["GHSA-a1", "PYSEC-1"]}
+            source.close()
+            assert source.index_path.is_relative_to(tmp_path / "cache")
+        assert not source.rebuilt  # the second run reused the first run's index
+        assert _listing(db) == before
     finally:
-        db.chmod(0o755)
+        for folder in folders:
+            folder.chmod(0o755)
+
+
+def test_two_runs_building_the_index_at_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    write_zip(tmp_path / "db" / "PyPI" / "all.zip", RECORDS[:3])
+
+    def run(_: int) -> tuple[Path, dict[PackageQuery, list[str]]]:
+        source = OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache")
+        try:
+            return source.index_path, found(source, QUERIES[:3])
+        finally:
+            source.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(run, range(4)))
+    assert {path for path, _ in results} == {results[0][0]}
+    assert all(answer == {q: EXPECTED[q] for q in QUERIES[:3]} for _, answer in results)
+    # only the index itself is left: no temporary file of a losing writer
+    assert [p.name for p in (tmp_path / "cache" / "osv-index").iterdir()] == [results[0][0].name]
 
 
 def test_malformed_records_warn_and_the_rest_is_used(tmp_path: Path) -> None:

@@ -60,7 +60,8 @@ def is_osv_ecosystem(ecosystem: str) -> bool:
 
 
 def open_source(options: ScanOptions, warnings: list[ScanWarning]) -> AdvisorySource:
-    """The offline database when ``--osv-db`` is given, else the OSV API (with its cache)."""
+    """The offline database when ``--osv-db`` is given, else the OSV API (with its cache), backed
+    by ``--osv-fallback-db`` when the network is unreachable."""
     from mlgate.enrich.cache import OsvCache, default_cache_dir
 
     cache_dir = options.cache_dir or default_cache_dir()
@@ -79,7 +80,12 @@ def open_source(options: ScanOptions, warnings: list[ScanWarning]) -> AdvisorySo
             warnings.append(
                 ScanWarning(str(cache_dir), f"OSV cache not used: {exc}", code="osv-cache")
             )
-    return OsvClient(base, cache=cache)
+    client = OsvClient(base, cache=cache)
+    if options.osv_fallback_db is None:
+        return client
+    from mlgate.enrich.fallback import FallbackSource
+
+    return FallbackSource(client, options.osv_fallback_db, cache_dir=cache_dir)
 
 
 def unpinned_finding(component: Component) -> Finding:
@@ -131,10 +137,12 @@ def enrich(
         return out
     owned = source is None
     result: LookupResult
+    described = ""
     try:
         if source is None:
             source = open_source(options, out.warnings)
         result = source.lookup(sorted(wanted))
+        described = source.describe()
     except SourceError as exc:
         result = LookupResult(failed=dict.fromkeys(wanted, exc.message))
     except (OSError, sqlite3.Error) as exc:
@@ -156,7 +164,9 @@ def enrich(
         checked += len(comps)
         items = advisories_for(result.records[query], query)
         out.findings += [finding_for(c, item) for c in comps for item in items]
-    out.coverage = Coverage(checked=checked, total=total, unchecked=tuple(unchecked))
+    out.coverage = Coverage(
+        checked=checked, total=total, unchecked=tuple(unchecked), source=described
+    )
     out.stats["osv_packages_queried"] = len(wanted)
     out.stats["osv_seconds"] = time.perf_counter() - t0
     out.stats["osv_cpu_seconds"] = time.process_time() - cpu0  # wall time varies with load

@@ -18,7 +18,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     db = args.osv_db or default_db_dir()
     ecosystems = args.ecosystem or list(DEFAULT_ECOSYSTEMS)
-    reports, counts = update(db, ecosystems, args.base_url, default_cache_dir())
+    reports, counts = update(db, ecosystems, args.base_url, args.cache_dir or default_cache_dir())
     failed = 0
     for rep in reports:
         if rep.error:

@@ -47,5 +47,9 @@ class AdvisorySource(ABC):
     @abstractmethod
     def lookup(self, queries: Sequence[PackageQuery]) -> LookupResult: ...
 
+    def describe(self) -> str:
+        """Where the last lookup's advisories came from, for the reports ("" when unknown)."""
+        return ""
+
     def close(self) -> None:  # noqa: B027 - optional hook: most sources hold nothing to release
         """Release connections and files."""

@@ -2,9 +2,13 @@
 
 ``--osv-db PATH`` names a folder holding ``<ECOSYSTEM>/all.zip`` files, one such zip, or a folder
 of ``<ID>.json`` records. The first scan parses them into an index (records and a table keyed by
-ecosystem and normalised package name); later scans read the index only. The index remembers the
-size and modification time of every source file and is rebuilt when one changes. It lives beside
-the database when that folder is writable, else in the cache folder.
+ecosystem and normalised package name); later scans read the index only.
+
+The database folder is never written (it is often read-only: a mounted volume, a CI cache, a
+shared folder). The index lives in the user cache folder, named after the database's identity:
+its resolved path and the size and modification time of every dump file. A changed dump gets a
+new index file; two runs building the same one at once each write a private temporary file and
+move it into place atomically, so a reader never sees half an index.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from mlgate.model import ScanWarning, normalize_name
 from mlgate.textsafe import for_terminal
 
 INDEX_FORMAT = "1"
-INDEX_NAME = ".mlgate-osv-index.sqlite3"
+INDEX_FOLDER = "osv-index"
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # one record; larger members are skipped with a warning
 MAX_JSON_FILES = 2_000_000
 
@@ -161,13 +165,24 @@ def build_index(files: Sequence[Path], target: Path, signature: str) -> dict[str
     return counts
 
 
-def default_index_path(db_path: Path, cache_dir: Path) -> Path:
-    """Beside the database when its folder is writable, else in the cache folder."""
-    folder = db_path if db_path.is_dir() else db_path.parent
-    if os.access(folder, os.W_OK):
-        return folder / (INDEX_NAME if db_path.is_dir() else f".{db_path.name}{INDEX_NAME}")
-    key = hashlib.sha256(str(db_path.resolve()).encode()).hexdigest()[:16]
-    return cache_dir / "osv-index" / f"{key}.sqlite3"
+def _path_key(db_path: Path) -> str:
+    return hashlib.sha256(str(db_path.resolve()).encode()).hexdigest()[:16]
+
+
+def default_index_path(db_path: Path, cache_dir: Path, signature: str) -> Path:
+    """The index of one state of one database, in the cache folder (never beside the database)."""
+    return cache_dir / INDEX_FOLDER / f"{_path_key(db_path)}-{signature[:16]}.sqlite3"
+
+
+def _prune_stale(index_path: Path) -> None:
+    """Drop the indexes of earlier states of the same database (best effort)."""
+    prefix = index_path.name.split("-", 1)[0] + "-"
+    for old in index_path.parent.glob(f"{prefix}*.sqlite3"):
+        if old != index_path:
+            try:
+                old.unlink()  # a run still reading it keeps its open file (POSIX)
+            except OSError:
+                continue
 
 
 class OfflineSource(AdvisorySource):
@@ -176,14 +191,14 @@ class OfflineSource(AdvisorySource):
     def __init__(self, path: Path, *, cache_dir: Path, index_path: Path | None = None) -> None:
         self.path = path
         self.files = discover(path)
-        self.index_path = index_path or default_index_path(path, cache_dir)
+        signature = _signature(self.files)
+        self.index_path = index_path or default_index_path(path, cache_dir, signature)
         self.rebuilt = False
-        self.counts = self._ensure_index()
+        self.counts = self._ensure_index(signature)
         self._db = sqlite3.connect(f"file:{self.index_path}?mode=ro", uri=True)
         self._records: dict[str, Record] = {}
 
-    def _ensure_index(self) -> dict[str, int]:
-        signature = _signature(self.files)
+    def _ensure_index(self, signature: str) -> dict[str, int]:
         if self.index_path.is_file():
             try:
                 db = sqlite3.connect(f"file:{self.index_path}?mode=ro", uri=True)
@@ -197,7 +212,10 @@ class OfflineSource(AdvisorySource):
             except sqlite3.Error:
                 pass  # damaged or foreign file: rebuilt below
         self.rebuilt = True
-        return build_index(self.files, self.index_path, signature)
+        counts = build_index(self.files, self.index_path, signature)
+        if self.index_path.parent.name == INDEX_FOLDER:
+            _prune_stale(self.index_path)
+        return counts
 
     def close(self) -> None:
         self._db.close()

@@ -41,9 +41,9 @@ MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 MAX_PAGES = 1000
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
+_NETWORK = (requests.ConnectionError, requests.Timeout)  # the service could not be reached
 _TRANSIENT = (
-    requests.ConnectionError,
-    requests.Timeout,
+    *_NETWORK,
     requests.exceptions.ChunkedEncodingError,  # truncated body
     requests.exceptions.ContentDecodingError,
 )
@@ -93,6 +93,22 @@ class OsvClient(AdvisorySource):
         self.session.headers["User-Agent"] = f"mlgate/{__version__}"
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
+        # Set when a call gave up because the service could not be reached (connection error or
+        # timeout), as opposed to an answer the service gave: what an offline fallback acts on.
+        self.network_failed = False
+
+    def describe(self) -> str:
+        return f"online ({self.base_url})"
+
+    def probe(self, timeout: float = 3.0) -> str:
+        """One quick request: "" when the service answers at all (any status), else the reason."""
+        try:
+            self.session.get(f"{self.base_url}/", timeout=(timeout, timeout), stream=True).close()
+        except _NETWORK as exc:
+            return f"{type(exc).__name__} reaching {self.base_url}"
+        except requests.RequestException:
+            return ""  # not a network failure: the real lookup reports it
+        return ""
 
     def close(self) -> None:
         self.session.close()
@@ -129,6 +145,7 @@ class OsvClient(AdvisorySource):
         reason = ""
         for attempt in range(self.retries + 1):
             response: requests.Response | None = None
+            network = False
             self._count("osv_requests")
             if kind:
                 self._count(f"osv_{kind}_requests")
@@ -151,9 +168,12 @@ class OsvClient(AdvisorySource):
                     raise FetchError(f"HTTP {status} from {path}")
             except _TRANSIENT as exc:
                 reason = f"{type(exc).__name__} on {path}"
+                network = isinstance(exc, _NETWORK)
             except requests.RequestException as exc:
                 raise FetchError(f"{type(exc).__name__} on {path}") from exc
             if attempt == self.retries:
+                if network:
+                    self.network_failed = True
                 break
             self._count("osv_retries")
             delay = self._delay(attempt, response)

@@ -158,6 +158,8 @@ def report(result: ScanResult, options: ScanOptions) -> dict[str, Any]:
     start, end = _times(result, options)
     messages: list[dict[str, str]] = []
     cov = result.coverage
+    if cov is not None and cov.source:
+        messages.append({"level": "info", "value": _bounded(f"OSV: {cov.source}", 2_000)})
     if cov is not None and not cov.complete:
         messages.append(
             {

@@ -82,6 +82,7 @@ def result_json(result: ScanResult) -> dict[str, Any]:
             "checked": cov.checked,
             "total": cov.total,
             "unchecked": [{"component": ref, "reason": why} for ref, why in cov.unchecked],
+            "source": cov.source,
         },
         "components": [component_json(c) for c in result.inventory.components],
         "findings": [finding_json(f) for f in result.findings],

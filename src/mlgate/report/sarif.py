@@ -361,6 +361,8 @@ def _run(
     if category == "dependencies" and result.coverage is not None:
         cov = result.coverage
         run_props["coverage"] = {"checked": cov.checked, "total": cov.total}
+        if cov.source:
+            run_props["coverage"]["source"] = _bounded(cov.source, 2_000)
         notifications.extend(
             om.Notification(
                 message=om.Message(text=_bounded(f"{ref} was not checked: {why}", 2_000)),

@@ -35,6 +35,8 @@ def render_text(result: ScanResult) -> str:
     if result.coverage is not None:
         cov = result.coverage
         lines.append(f"vulnerability coverage: checked {cov.checked} of {cov.total} packages")
+        if cov.source:
+            lines.append(for_terminal(f"OSV: {cov.source}", 300))
     lines.extend(
         for_terminal(f"  [{f.severity.value}] {f.rule_id} {f.location}: {f.message}", 160)
         for f in active[:15]
