@@ -25,6 +25,7 @@ def run_scan(options: ScanOptions, policy: Policy | None = None) -> ScanResult:
     inventory = build_inventory(
         root,
         exclude=options.exclude,
+        include=options.include,
         no_dev=options.no_dev,
         max_manifest_bytes=options.max_manifest_bytes,
     )

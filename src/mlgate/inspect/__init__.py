@@ -20,14 +20,18 @@ class InspectResult:
 
 
 def model_files(
-    root: Path, exclude: tuple[str, ...], warnings: list[ScanWarning], inventory: Inventory | None
+    root: Path,
+    exclude: tuple[str, ...],
+    warnings: list[ScanWarning],
+    inventory: Inventory | None,
+    include: tuple[str, ...] = (),
 ) -> list[str]:
     """Every file of the tree whose content is a model, pointer or archive format, plus the files
     of the inventory's model/data components (sniffed again here rather than trusted)."""
     from mlgate.inventory.walk import walk
 
     seen: dict[str, None] = {}
-    for file in walk(root, exclude, warnings):
+    for file in walk(root, exclude, warnings, include):
         try:
             # no path: every zip kind is kept, the dispatcher classifies it when it scans it
             found = sniff(file.head, file.name, file.size)
@@ -53,7 +57,7 @@ def inspect_models(
 
     result = InspectResult()
     start = time.perf_counter()
-    files = model_files(root, options.exclude, result.warnings, inventory)
+    files = model_files(root, options.exclude, result.warnings, inventory, options.include)
     dispatcher = Dispatcher(root, allow_globals)
     for report in dispatcher.scan_files(files):
         result.findings.extend(report.findings)

@@ -80,6 +80,7 @@ def build_inventory(
     root: Path,
     *,
     exclude: Sequence[str] = (),
+    include: Sequence[str] = (),
     no_dev: bool = False,
     max_manifest_bytes: int = 64 * 1024 * 1024,
     extractors: Sequence[Extractor] | None = None,
@@ -92,7 +93,7 @@ def build_inventory(
     components: list[Component] = []
     sources: list[PackageSource] = []
     files = 0
-    for file in walk(root, exclude, warnings):
+    for file in walk(root, exclude, warnings, include):
         files += 1
         for ext in exts:
             if not ext.matches(file):

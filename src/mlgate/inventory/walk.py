@@ -37,6 +37,32 @@ def is_excluded(relpath: str, patterns: Sequence[str]) -> bool:
     return False
 
 
+def normalize_include(paths: Sequence[str]) -> tuple[str, ...]:
+    """Sub-paths of the root as POSIX prefixes without ``./`` or trailing slashes."""
+    out = []
+    for raw in paths:
+        path = raw.strip().replace("\\", "/").strip("/")
+        while path.startswith("./"):
+            path = path[2:]
+        out.append("" if path in ("", ".") else path)
+    return tuple(out)
+
+
+def in_include(relpath: str, include: Sequence[str], *, directory: bool = False) -> bool:
+    """True when ``relpath`` lies under an included sub-path (or, for a directory, leads to one).
+
+    No include means the whole root.
+    """
+    if not include:
+        return True
+    for inc in include:
+        if not inc or relpath == inc or relpath.startswith(inc + "/"):
+            return True
+        if directory and inc.startswith(relpath + "/"):
+            return True
+    return False
+
+
 def _inside(root: Path, target: Path) -> bool:
     try:
         target.relative_to(root)
@@ -45,13 +71,21 @@ def _inside(root: Path, target: Path) -> bool:
     return True
 
 
-def walk(root: Path, exclude: Sequence[str], warnings: list[ScanWarning]) -> Iterator[SourceFile]:
+def walk(
+    root: Path,
+    exclude: Sequence[str],
+    warnings: list[ScanWarning],
+    include: Sequence[str] = (),
+) -> Iterator[SourceFile]:
     """Yield every regular file below ``root`` in a stable (sorted) order.
 
+    ``include`` limits the walk to sub-paths of the root (a shard of a CI matrix); paths stay
+    relative to ``root``, so the shards of one tree report the same locations as one scan.
     Symbolic links are never followed: one that points out of the root is reported, one that
     stays inside is skipped because its target is visited in its own place.
     """
     root = root.resolve()
+    include = normalize_include(include)
     stack: list[str] = [""]
     while stack:
         reldir = stack.pop()
@@ -65,7 +99,7 @@ def walk(root: Path, exclude: Sequence[str], warnings: list[ScanWarning]) -> Ite
         subdirs: list[str] = []
         for entry in entries:
             rel = f"{reldir}/{entry.name}" if reldir else entry.name
-            if is_excluded(rel, exclude):
+            if is_excluded(rel, exclude) or not in_include(rel, include, directory=True):
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
@@ -87,7 +121,7 @@ def walk(root: Path, exclude: Sequence[str], warnings: list[ScanWarning]) -> Ite
                 if entry.name not in SKIP_DIRS:
                     subdirs.append(rel)
                 continue
-            if not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(st.st_mode) or not in_include(rel, include):
                 continue
             try:
                 with open(entry.path, "rb") as fh:

@@ -70,7 +70,7 @@ def check(root: Path, inventory: Inventory, policy: Policy, options: ScanOptions
     out = PolicyChecks()
     root = root.resolve()
     # The inventory already reported unreadable paths; this walk only lists file names.
-    relpaths = [f.relpath for f in walk(root, options.exclude, [])]
+    relpaths = [f.relpath for f in walk(root, options.exclude, [], options.include)]
 
     by_ref = {c.bom_ref: c for c in inventory.components}
     for comp in with_licenses(inventory.components, tree_licenses(root, relpaths, out.warnings)):
