@@ -30,7 +30,7 @@ def test_scan_writes_json_result(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     assert main(["scan", str(tmp_path / "repo"), "--no-vulns", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert data["schema_version"] == "1.0"
+    assert data["schema_version"] == "1.1"
     assert data["verdict"]["passed"] is True
     assert data["components"] == []
 

@@ -55,8 +55,7 @@ def _add_inventory_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_scan_args(p: argparse.ArgumentParser) -> None:
-    _add_inventory_args(p)
+def _add_report_args(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("reports")
     out.add_argument("--sbom", type=Path, metavar="FILE", help="write a CycloneDX 1.6 JSON SBOM")
     out.add_argument("--json", type=Path, metavar="FILE", help="write the machine-readable result")
@@ -77,6 +76,11 @@ def _add_scan_args(p: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--vex", type=Path, metavar="FILE", help="write accepted risks as CycloneDX VEX"
     )
+
+
+def _add_scan_args(p: argparse.ArgumentParser) -> None:
+    _add_inventory_args(p)
+    _add_report_args(p)
     vul = p.add_argument_group("vulnerabilities (OSV)")
     vul.add_argument("--no-vulns", action="store_true", help="skip the OSV lookup")
     vul.add_argument(
@@ -165,6 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="with 'lock': the lock file (default: models.lock.json)",
     )
+
+    merge = sub.add_parser(
+        "merge",
+        help="join the --json results of CI-matrix shards: one SBOM, SARIF and verdict",
+    )
+    merge.add_argument("results", nargs="+", type=Path, metavar="RESULT.json")
+    _add_report_args(merge)
+    merge.add_argument(
+        "--fail-on", choices=SEVERITY_CHOICES, help="threshold (default: the shards' own)"
+    )
+    merge.add_argument("--strict", action="store_true", help="exit 2 when any shard had warnings")
+    merge.add_argument(
+        "--allow-incomplete", action="store_true", help="accept packages no shard could check"
+    )
+    merge.add_argument("--reproducible", action="store_true", help="byte-identical reruns")
 
     db = sub.add_parser("db", help="offline OSV database")
     dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
@@ -278,6 +297,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     options = options_from_args(args)
     _check_root(options.root)
+    for sub in options.include:
+        if not (options.root / sub).exists():
+            raise UsageError(f"--include {sub}: no such path under {options.root}")
     result = run_scan(options)
     written = write_reports(result, options)
     if options.github:
@@ -332,6 +354,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "scan": cmd_scan,
     "sbom": cmd_sbom,
     "models": _dispatch("mlgate.inspect.cli", "cmd_models"),
+    "merge": _dispatch("mlgate.merge", "cmd_merge"),
     "db": _dispatch("mlgate.enrich.cli", "cmd_db"),
     "ci": _dispatch("mlgate.ci.cli", "cmd_ci"),
 }

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlgate.textsafe import redact_credentials
 
-RESULT_SCHEMA_VERSION = "1.0"
+RESULT_SCHEMA_VERSION = "1.1"  # 1.1: root, files_seen, full advisories, *_all pairs
 
 
 class Severity(StrEnum):

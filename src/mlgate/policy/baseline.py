@@ -17,6 +17,7 @@ from typing import Any
 
 from mlgate.errors import PolicyError
 from mlgate.model import Advisory, Finding, Location, Severity, Suppression
+from mlgate.report.jsonreport import finding_from_json, severity_from_json
 
 MAX_BASELINE_BYTES = 512 * 1024 * 1024
 
@@ -37,40 +38,6 @@ class Baseline:
                 (i.casefold(), finding.component) in self.vulns for i in finding.advisory.ids
             )
         return False
-
-
-def _severity(value: Any) -> Severity:
-    try:
-        return Severity(str(value).lower())
-    except ValueError:
-        return Severity.INFO
-
-
-def _finding_from_json(item: dict[str, Any]) -> Finding:
-    loc = item.get("location") or {}
-    adv = item.get("advisory")
-    advisory = None
-    if isinstance(adv, dict) and adv.get("id"):
-        advisory = Advisory(
-            id=str(adv["id"]),
-            aliases=tuple(str(a) for a in adv.get("aliases") or ()),
-            summary=str(adv.get("summary") or ""),
-        )
-    return Finding(
-        rule_id=str(item.get("rule_id", "")),
-        kind=str(item.get("kind", "")),
-        severity=_severity(item.get("severity")),
-        message=str(item.get("message", "")),
-        location=Location(
-            str(loc.get("path", "")),
-            loc.get("line") if isinstance(loc.get("line"), int) else None,
-            member=loc.get("member") if isinstance(loc.get("member"), str) else None,
-        ),
-        component=item.get("component") if isinstance(item.get("component"), str) else None,
-        advisory=advisory,
-        trigger=item.get("trigger") if isinstance(item.get("trigger"), str) else None,
-        fingerprint=str(item.get("fingerprint") or ""),
-    )
 
 
 def _walk_components(items: Iterable[Any]) -> Iterable[dict[str, Any]]:
@@ -99,7 +66,7 @@ def _from_cyclonedx(data: dict[str, Any], display: str) -> Baseline:
             if isinstance(prop, dict) and prop.get("name") == "mlgate:fingerprint":
                 fingerprints.add(str(prop.get("value")))
         ratings = [r for r in vuln.get("ratings") or () if isinstance(r, dict)]
-        sev = _severity(ratings[0].get("severity")) if ratings else Severity.INFO
+        sev = severity_from_json(ratings[0].get("severity")) if ratings else Severity.INFO
         for target in vuln.get("affects") or ():
             ref = target.get("ref") if isinstance(target, dict) else None
             if not isinstance(ref, str):
@@ -130,7 +97,7 @@ def parse_baseline(data: Any, display: str) -> Baseline:
         return _from_cyclonedx(data, display)
     if isinstance(data, dict) and isinstance(data.get("findings"), list):
         findings = tuple(
-            _finding_from_json(item) for item in data["findings"] if isinstance(item, dict)
+            finding_from_json(item) for item in data["findings"] if isinstance(item, dict)
         )
         return Baseline(
             source="json",

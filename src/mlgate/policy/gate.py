@@ -16,7 +16,7 @@ UNKNOWN_SEVERITY_PROPERTY = ("severity-unknown", "true")
 MAX_REASON_LINES = 25
 
 
-def _sort_key(f: Finding) -> tuple[int, object, str, str]:
+def finding_order(f: Finding) -> tuple[int, object, str, str]:
     return (-f.severity.rank, f.location, f.rule_id, f.fingerprint)
 
 
@@ -96,5 +96,5 @@ def evaluate(
         current, fixed = apply_baseline(
             current, load_baseline(policy.baseline), skip_fixed_kinds=frozenset(skip)
         )
-    current.sort(key=_sort_key)
+    current.sort(key=finding_order)
     return current, decide(current, policy.fail_on, fixed), []
