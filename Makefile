@@ -29,9 +29,9 @@ docs: $(STAMP)
 	$(BIN)/python docs/generate.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check --no-cache src tests bench examples entrypoint.py
-	$(BIN)/ruff format --no-cache --check src tests bench examples entrypoint.py
-	$(BIN)/mypy --strict src
+	$(BIN)/ruff check --no-cache src tests bench examples docs entrypoint.py
+	$(BIN)/ruff format --no-cache --check src tests bench examples docs entrypoint.py
+	$(BIN)/mypy --strict src docs/generate.py
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/actionlint .github/workflows/*.yml

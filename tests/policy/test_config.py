@@ -18,26 +18,27 @@ from mlgate.options import ScanOptions
 from mlgate.policy import Policy, load_policy, parse_policy_text
 from mlgate.policy.config import policy_schema
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+POLICY_DOC = Path(__file__).resolve().parents[2] / "docs" / "policy.md"
 
 
-def readme_policy_example() -> str:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Policy file (`.mlgate.yml`)", 1)[1].split("\n## ", 1)[0]
+def policy_doc_example() -> str:
+    """The complete example of docs/policy.md (it moved there from the README)."""
+    text = POLICY_DOC.read_text(encoding="utf-8")
+    section = text.split("# Policy file (`.mlgate.yml`)", 1)[1].split("\n# ", 1)[0]
     match = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
-    assert match, "the README policy section has no yaml example"
+    assert match, "docs/policy.md has no yaml example"
     return match.group(1)
 
 
-def test_readme_example_is_valid_against_the_schema() -> None:
-    data = yaml.safe_load(readme_policy_example())
+def test_docs_policy_example_is_valid_against_the_schema() -> None:
+    data = yaml.safe_load(policy_doc_example())
     data["ignore"][0]["expires"] = str(data["ignore"][0]["expires"])
     jsonschema.Draft202012Validator.check_schema(policy_schema())
     jsonschema.Draft202012Validator(policy_schema()).validate(data)
 
 
-def test_readme_example_loads_into_a_policy() -> None:
-    policy = parse_policy_text(readme_policy_example(), "README.md")
+def test_docs_policy_example_loads_into_a_policy() -> None:
+    policy = parse_policy_text(policy_doc_example(), "docs/policy.md")
     assert policy.fail_on is Severity.HIGH
     assert policy.ignores[0].id == "GHSA-462w-v97r-4m45"
     assert policy.ignores[0].package == "jinja2"

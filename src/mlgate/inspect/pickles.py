@@ -1,6 +1,6 @@
 """Pickle and joblib files: the opcode walk of :mod:`pickle_engine` judged by the allow-list.
 
-Rules (stable ids, documented in the README):
+Rules (stable ids, documented in docs/rules.md):
 
 * ``MLG-PICKLE-EXEC`` (critical) - a deny-listed callable is invoked while loading.
 * ``MLG-PICKLE-CALL`` (high) - any other callable outside the allow-list is invoked.

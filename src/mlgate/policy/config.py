@@ -237,7 +237,7 @@ def validate_policy_data(data: Any, display: str, node: yaml.Node | None = None)
         lines.append(f"... and {len(errors) - 10} more")
     raise PolicyError(
         "invalid policy file\n  " + "\n  ".join(lines),
-        hint="the policy file format is documented in the README ('Policy file')",
+        hint="the policy file is documented in docs/policy.md and docs/policy-reference.md",
     )
 
 
@@ -352,7 +352,7 @@ def policy_from_data(
 
 
 def parse_policy_text(text: str, display: str = "policy") -> Policy:
-    """Validate and build a policy from YAML text (used by tests and the README check)."""
+    """Validate and build a policy from YAML text (used by tests and the docs check)."""
     import yaml
 
     try:
