@@ -305,7 +305,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if options.github:
         publish = importlib.import_module("mlgate.github").publish
         publish(result, options, written)
-    if not args.quiet:
+    return finish(result, options, written, quiet=args.quiet)
+
+
+def finish(
+    result: ScanResult, options: ScanOptions, written: dict[str, Path], *, quiet: bool
+) -> int:
+    """Summary, report paths and warnings on the terminal; the exit code (scan and merge)."""
+    if not quiet:
         print(summary_text(result))
         for name, path in written.items():
             print(f"{name}: {path}")

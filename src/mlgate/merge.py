@@ -12,8 +12,6 @@ reports are the same writers ``mlgate scan`` uses.
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -33,10 +31,7 @@ from mlgate.model import (
 from mlgate.options import ScanOptions
 from mlgate.policy.gate import decide, finding_order
 from mlgate.policy.ignores import RULE_STALE
-from mlgate.report.jsonreport import result_from_json
-from mlgate.textsafe import for_terminal
-
-log = logging.getLogger("mlgate")
+from mlgate.report.jsonreport import read_json_file, result_from_json
 
 MAX_RESULT_BYTES = 512 * 1024 * 1024
 OTHER_LOCATIONS = "other-locations"  # the property MLG-VULN findings list further declarations in
@@ -48,17 +43,7 @@ class MergeError(MlgateError):
 
 def load_result(path: Path) -> ScanResult:
     """One shard's ``--json`` result."""
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_RESULT_BYTES + 1)
-    except OSError as exc:
-        raise MergeError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_RESULT_BYTES:
-        raise MergeError(f"{path}: larger than {MAX_RESULT_BYTES} bytes")
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MergeError(f"{path}: not JSON: {exc}") from None
+    data = read_json_file(path, MAX_RESULT_BYTES, "the shard result", MergeError)
     version = data.get("schema_version") if isinstance(data, dict) else None
     if not isinstance(version, str) or not isinstance(data.get("findings"), list):
         raise MergeError(f"{path}: not an mlgate --json result", hint="scan with --json FILE")
@@ -198,7 +183,7 @@ def merge_results(results: Sequence[ScanResult], fail_on: Severity | None = None
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from mlgate.cli import exit_code_for, summary_text
+    from mlgate.cli import finish
     from mlgate.report import write_reports
 
     results = [load_result(Path(p)) for p in args.results]
@@ -218,12 +203,6 @@ def cmd_merge(args: argparse.Namespace) -> int:
         vex=args.vex,
         reproducible=args.reproducible,
     )
-    written = write_reports(result, options)
     if not args.quiet:
         print(f"merged {len(results)} shard result(s)")
-        print(summary_text(result))
-        for name, path in written.items():
-            print(f"{name}: {path}")
-    for warning in result.all_warnings:
-        log.warning("%s", for_terminal(str(warning)))
-    return int(exit_code_for(result, options))
+    return finish(result, options, write_reports(result, options), quiet=args.quiet)

@@ -199,3 +199,32 @@ def test_a_damaged_index_is_rebuilt(tmp_path: Path) -> None:
     again = OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache")
     assert again.rebuilt
     assert found(again, QUERIES[:1]) == {QUERIES[0]: ["GHSA-a1", "PYSEC-1"]}
+
+
+def test_scan_with_a_read_only_database_writes_nothing_there(tmp_path: Path) -> None:
+    """``mlgate scan --osv-db DIR`` twice: findings both times, DIR untouched, one index reused."""
+    from mlgate.cli import main
+
+    db = tmp_path / "db"
+    write_zip(db / "PyPI" / "all.zip", RECORDS[:3])
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "requirements.txt").write_text("alpha==1.9\n")
+    for folder in (db, db / "PyPI", repo):
+        folder.chmod(0o555)
+    before, tree_before = _listing(db), _listing(repo)
+    try:
+        for run in range(2):
+            out = tmp_path / f"out{run}.json"
+            argv = ["scan", str(repo), "--osv-db", str(db), "--no-models", "--json", str(out)]
+            assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 1
+            data = json.loads(out.read_text())
+            assert {f["advisory"]["id"] for f in data["findings"]} == {"GHSA-a1"}
+            assert data["coverage"]["source"] == f"offline database {db}"
+            assert data["stats"]["osv_index_rebuilt"] == (1.0 if run == 0 else 0.0)
+        assert _listing(db) == before
+        assert _listing(repo) == tree_before
+        assert len(list((tmp_path / "cache" / "osv-index").iterdir())) == 1
+    finally:
+        for folder in (db, db / "PyPI", repo):
+            folder.chmod(0o755)

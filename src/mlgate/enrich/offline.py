@@ -217,6 +217,9 @@ class OfflineSource(AdvisorySource):
             _prune_stale(self.index_path)
         return counts
 
+    def describe(self) -> str:
+        return f"offline database {self.path}"
+
     def close(self) -> None:
         self._db.close()
 

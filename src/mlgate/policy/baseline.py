@@ -9,7 +9,6 @@ those always count as new: a model file replaced under the same path must not pa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from mlgate.errors import PolicyError
 from mlgate.model import Advisory, Finding, Location, Severity, Suppression
-from mlgate.report.jsonreport import finding_from_json, severity_from_json
+from mlgate.report.jsonreport import finding_from_json, read_json_file, severity_from_json
 
 MAX_BASELINE_BYTES = 512 * 1024 * 1024
 
@@ -111,19 +110,8 @@ def parse_baseline(data: Any, display: str) -> Baseline:
 
 
 def load_baseline(path: Path) -> Baseline:
-    display = str(path)
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_BASELINE_BYTES + 1)
-    except OSError as exc:
-        raise PolicyError(f"{display}: cannot read the baseline: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BASELINE_BYTES:
-        raise PolicyError(f"{display}: baseline larger than {MAX_BASELINE_BYTES} bytes")
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PolicyError(f"{display}: the baseline is not JSON: {exc}") from None
-    return parse_baseline(data, display)
+    data = read_json_file(path, MAX_BASELINE_BYTES, "the baseline", PolicyError)
+    return parse_baseline(data, str(path))
 
 
 def apply_baseline(

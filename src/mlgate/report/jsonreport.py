@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
+from mlgate.errors import MlgateError
 from mlgate.model import (
     RESULT_SCHEMA_VERSION,
     Advisory,
@@ -145,6 +147,21 @@ def render(result: ScanResult, options: ScanOptions) -> str:
 
 
 # -- reading a result back ------------------------------------------------------------------------
+
+
+def read_json_file(path: Path, limit: int, what: str, error: type[MlgateError]) -> Any:
+    """The JSON document in ``path`` (at most ``limit`` bytes); ``error`` naming ``what`` if not."""
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise error(f"{path}: {what} larger than {limit} bytes")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: {what} is not JSON: {exc}") from None
 
 
 def _str(value: Any, default: str = "") -> str:
