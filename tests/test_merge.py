@@ -166,3 +166,45 @@ def test_the_json_result_reads_back_into_the_same_result(tmp_path: Path, osv: Os
     again = result_json(result_from_json(data))
     again["stats"] = {}  # --reproducible wrote none
     assert again == data
+
+
+def test_merge_publishes_to_github_like_scan(
+    tmp_path: Path, osv: OsvServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge job of a sharded workflow: one sticky PR comment, the summary and outputs."""
+    from tests.github.test_commands import parse_output_file
+    from tests.servers.github_server import GitHubServer, GitHubState
+
+    root = tmp_path / "repo"
+    make_tree(root)
+    for shard in ("svc-a", "svc-b"):
+        scan(root, osv, tmp_path / shard, "--include", shard, "--fail-on", "none")
+    event = tmp_path / "event.json"
+    repo = {"full_name": "acme/ml-service"}
+    pull = {"number": 7, "head": {"sha": "0" * 40, "repo": repo}, "base": {"repo": repo}}
+    event.write_text(json.dumps({"number": 7, "pull_request": pull, "repository": repo}))
+    output, summary = tmp_path / "github_output", tmp_path / "summary.md"
+    with GitHubServer(GitHubState(token="ghs_merge_token")) as github:
+        env = {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_WORKSPACE": str(root),
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_EVENT_PATH": str(event),
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_API_URL": github.url,
+            "GITHUB_REPOSITORY": "acme/ml-service",
+            "GITHUB_TOKEN": "ghs_merge_token",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        shards = [str(tmp_path / s / "result.json") for s in ("svc-a", "svc-b")]
+        argv = ["merge", *shards, "--fail-on", "high", "--github", "--comment", "always"]
+        for _ in range(2):  # a second push edits the comment, it does not add one
+            assert main(argv) == ExitCode.FINDINGS
+        comments = github.state.comments_of("acme/ml-service", 7)
+    assert len(comments) == 1
+    assert "MLG-PICKLE-EXEC" in comments[0]["body"] and "VULN-REQ-1" in comments[0]["body"]
+    outputs = parse_output_file(output.read_text(encoding="utf-8"))
+    assert outputs["verdict"] == "fail" and outputs["highest-severity"] == "critical"
+    assert "mlgate" in summary.read_text(encoding="utf-8")

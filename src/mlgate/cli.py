@@ -120,6 +120,10 @@ def _add_scan_args(p: argparse.ArgumentParser) -> None:
         "--licenses-online", action="store_true", help="look licenses up in the deps.dev API"
     )
     pol.add_argument("--deps-dev-url", metavar="URL", help="deps.dev API base URL")
+    _add_github_args(p)
+
+
+def _add_github_args(p: argparse.ArgumentParser) -> None:
     gh = p.add_argument_group("GitHub")
     gh.add_argument(
         "--github",
@@ -184,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-incomplete", action="store_true", help="accept packages no shard could check"
     )
     merge.add_argument("--reproducible", action="store_true", help="byte-identical reruns")
+    _add_github_args(merge)
 
     db = sub.add_parser("db", help="offline OSV database")
     dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
@@ -301,17 +306,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if not (options.root / sub).exists():
             raise UsageError(f"--include {sub}: no such path under {options.root}")
     result = run_scan(options)
-    written = write_reports(result, options)
-    if options.github:
-        publish = importlib.import_module("mlgate.github").publish
-        publish(result, options, written)
-    return finish(result, options, written, quiet=args.quiet)
+    return finish(result, options, write_reports(result, options), quiet=args.quiet)
 
 
 def finish(
     result: ScanResult, options: ScanOptions, written: dict[str, Path], *, quiet: bool
 ) -> int:
-    """Summary, report paths and warnings on the terminal; the exit code (scan and merge)."""
+    """Publish to GitHub when asked; summary, report paths and warnings on the terminal; the
+    exit code (scan and merge)."""
+    if options.github:
+        publish = importlib.import_module("mlgate.github").publish
+        publish(result, options, written)
     if not quiet:
         print(summary_text(result))
         for name, path in written.items():

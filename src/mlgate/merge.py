@@ -28,7 +28,7 @@ from mlgate.model import (
     ScanResult,
     Severity,
 )
-from mlgate.options import ScanOptions
+from mlgate.options import CommentMode, ScanOptions
 from mlgate.policy.gate import decide, finding_order
 from mlgate.policy.ignores import RULE_STALE
 from mlgate.report.jsonreport import read_json_file, result_from_json
@@ -202,6 +202,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
         codequality=args.codequality,
         vex=args.vex,
         reproducible=args.reproducible,
+        github=args.github,
+        comment=CommentMode(args.comment),
+        upload_sarif=args.upload_sarif,
     )
     if not args.quiet:
         print(f"merged {len(results)} shard result(s)")
