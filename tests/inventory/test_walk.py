@@ -137,3 +137,27 @@ def test_walk_order_is_stable(tmp_path: Path) -> None:
     # Files of a folder (sorted) come before its sub-folders (sorted, depth first).
     assert paths == ["c", "a/0", "a/1", "b/2"]
     assert relpaths(tmp_path)[0] == paths
+
+
+TREE = ["a.txt", "svc/api/req.txt", "svc/api/sub/x.txt", "svc/apix/y.txt", "top.txt"]
+
+
+@pytest.mark.parametrize(
+    ("include", "expected"),
+    [
+        ((), TREE),
+        (("svc/api",), ["svc/api/req.txt", "svc/api/sub/x.txt"]),  # not the sibling svc/apix
+        (("./svc/api/",), ["svc/api/req.txt", "svc/api/sub/x.txt"]),
+        (("svc/api/sub/x.txt", "top.txt"), ["svc/api/sub/x.txt", "top.txt"]),  # files too
+        ((".",), TREE),
+    ],
+)
+def test_include_walks_sub_paths_with_root_relative_paths(
+    tmp_path: Path, include: tuple[str, ...], expected: list[str]
+) -> None:
+    for rel in TREE:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    warnings: list[ScanWarning] = []
+    assert sorted(f.relpath for f in walk(tmp_path, (), warnings, include)) == expected
+    assert warnings == []
