@@ -228,3 +228,15 @@ def test_scan_with_a_read_only_database_writes_nothing_there(tmp_path: Path) -> 
     finally:
         for folder in (db, db / "PyPI", repo):
             folder.chmod(0o755)
+
+
+def test_no_cache_builds_a_throw_away_index(tmp_path: Path) -> None:
+    """``--no-cache`` with ``--osv-db``: the index lives in a private folder removed at close."""
+    write_zip(tmp_path / "db" / "PyPI" / "all.zip", RECORDS[:3])
+    source = OfflineSource(tmp_path / "db", cache_dir=None)
+    assert found(source, QUERIES[:1]) == {QUERIES[0]: ["GHSA-a1", "PYSEC-1"]}
+    folder = source.index_path.parent.parent
+    assert source.index_path.is_file() and not folder.is_relative_to(tmp_path)
+    source.close()
+    assert not folder.exists()
+    assert sorted(p.name for p in (tmp_path / "db").rglob("*")) == ["PyPI", "all.zip"]

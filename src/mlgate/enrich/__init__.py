@@ -68,7 +68,8 @@ def open_source(options: ScanOptions, warnings: list[ScanWarning]) -> AdvisorySo
     if options.osv_db is not None:
         from mlgate.enrich.offline import OfflineSource
 
-        return OfflineSource(options.osv_db, cache_dir=cache_dir)
+        index_dir = None if options.no_cache else cache_dir  # --no-cache: a throw-away index
+        return OfflineSource(options.osv_db, cache_dir=index_dir)
     from mlgate.enrich.osv import DEFAULT_OSV_URL, OsvClient
 
     base = (options.osv_url or DEFAULT_OSV_URL).rstrip("/").removesuffix("/v1")
@@ -85,7 +86,9 @@ def open_source(options: ScanOptions, warnings: list[ScanWarning]) -> AdvisorySo
         return client
     from mlgate.enrich.fallback import FallbackSource
 
-    return FallbackSource(client, options.osv_fallback_db, cache_dir=cache_dir)
+    return FallbackSource(
+        client, options.osv_fallback_db, cache_dir=None if options.no_cache else cache_dir
+    )
 
 
 def unpinned_finding(component: Component) -> Finding:

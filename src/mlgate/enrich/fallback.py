@@ -24,7 +24,7 @@ class FallbackSource(AdvisorySource):
         online: OsvClient,
         path: Path,
         *,
-        cache_dir: Path,
+        cache_dir: Path | None,
         probe_timeout: float = 3.0,
     ) -> None:
         self.online = online

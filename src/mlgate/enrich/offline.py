@@ -188,11 +188,21 @@ def _prune_stale(index_path: Path) -> None:
 class OfflineSource(AdvisorySource):
     """Matches package versions against a local OSV database (no network)."""
 
-    def __init__(self, path: Path, *, cache_dir: Path, index_path: Path | None = None) -> None:
+    def __init__(
+        self, path: Path, *, cache_dir: Path | None, index_path: Path | None = None
+    ) -> None:
+        """``cache_dir`` None (``--no-cache``): the index is built in a private temporary folder
+        and removed with it at :meth:`close`."""
         self.path = path
         self.files = discover(path)
         signature = _signature(self.files)
-        self.index_path = index_path or default_index_path(path, cache_dir, signature)
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        if index_path is None:
+            if cache_dir is None:
+                self._scratch = tempfile.TemporaryDirectory(prefix="mlgate-osv-index-")
+                cache_dir = Path(self._scratch.name)
+            index_path = default_index_path(path, cache_dir, signature)
+        self.index_path = index_path
         self.rebuilt = False
         self.counts = self._ensure_index(signature)
         self._db = sqlite3.connect(f"file:{self.index_path}?mode=ro", uri=True)
@@ -222,6 +232,8 @@ class OfflineSource(AdvisorySource):
 
     def close(self) -> None:
         self._db.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
     def _record(self, rid: str) -> Record | None:
         if rid not in self._records:
