@@ -240,3 +240,15 @@ def test_no_cache_builds_a_throw_away_index(tmp_path: Path) -> None:
     source.close()
     assert not folder.exists()
     assert sorted(p.name for p in (tmp_path / "db").rglob("*")) == ["PyPI", "all.zip"]
+
+
+def test_a_restored_dump_with_new_times_keeps_its_index(tmp_path: Path) -> None:
+    """A CI cache restores the same zip with a new mtime: the index is the same content's."""
+    dump = write_zip(tmp_path / "db" / "PyPI" / "all.zip", RECORDS[:3])
+    OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache").close()
+    os.utime(dump, ns=(10**18, 10**18))
+    again = OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache")
+    assert not again.rebuilt
+    again.close()
+    write_zip(dump, RECORDS[:1])  # other content: a new index
+    assert OfflineSource(tmp_path / "db", cache_dir=tmp_path / "cache").rebuilt

@@ -6,9 +6,10 @@ ecosystem and normalised package name); later scans read the index only.
 
 The database folder is never written (it is often read-only: a mounted volume, a CI cache, a
 shared folder). The index lives in the user cache folder, named after the database's identity:
-its resolved path and the size and modification time of every dump file. A changed dump gets a
-new index file; two runs building the same one at once each write a private temporary file and
-move it into place atomically, so a reader never sees half an index.
+its resolved path and the content of every dump zip (names, sizes and CRCs of its members, from
+the central directory) or the size and modification time of every JSON record. A changed dump
+gets a new index file; two runs building the same one at once each write a private temporary
+file and move it into place atomically, so a reader never sees half an index.
 """
 
 from __future__ import annotations
@@ -65,11 +66,27 @@ def discover(path: Path) -> list[Path]:
     return files
 
 
+def _zip_identity(path: Path) -> str | None:
+    """The member names, sizes and CRCs of a zip: its content, read from the central directory
+    alone (a restored CI cache gets new modification times, not new content)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return None
+    entries = sorted(f"{i.filename}\0{i.file_size}\0{i.CRC:08x}" for i in members)
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
 def _signature(files: Sequence[Path]) -> str:
+    """The identity of a database's state: the content of its zips, the size and modification
+    time of its JSON records (reading them all would cost as much as indexing them)."""
     digest = hashlib.sha256(INDEX_FORMAT.encode())
     for f in files:
         st = f.stat()
-        digest.update(f"{f.resolve()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        identity = _zip_identity(f) if f.suffix != ".json" else None
+        state = f"zip:{identity}" if identity else f"{st.st_size}\t{st.st_mtime_ns}"
+        digest.update(f"{f.resolve()}\t{state}\n".encode())
     return digest.hexdigest()
 
 
