@@ -109,11 +109,14 @@ def _listing(folder: Path) -> list[tuple[str, int, int]]:
     )
 
 
-@pytest.mark.parametrize("layout", ["ecosystem-zips", "json-folder"])
+@pytest.mark.parametrize("layout", ["ecosystem-zips", "one-zip", "json-folder"])
 def test_read_only_database_is_never_written(tmp_path: Path, layout: str) -> None:
     db = tmp_path / "db"
+    target = db
     if layout == "ecosystem-zips":
         write_zip(db / "PyPI" / "all.zip", RECORDS[:3])
+    elif layout == "one-zip":  # the index once went beside the zip: .all.zip.mlgate-osv-index
+        target = write_zip(db / "PyPI" / "all.zip", RECORDS[:3])
     else:
         (db / "PyPI").mkdir(parents=True)
         for rec in RECORDS[:3]:
@@ -125,7 +128,7 @@ def test_read_only_database_is_never_written(tmp_path: Path, layout: str) -> Non
     try:
         # As root (CI) the mode stops nothing: the listing below is what proves no write.
         for _ in range(2):
-            source = OfflineSource(db, cache_dir=tmp_path / "cache")
+            source = OfflineSource(target, cache_dir=tmp_path / "cache")
             assert found(source, QUERIES[:1]) == {QUERIES[0]: ["GHSA-a1", "PYSEC-1"]}
             source.close()
             assert source.index_path.is_relative_to(tmp_path / "cache")
