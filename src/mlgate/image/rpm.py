@@ -1,0 +1,139 @@
+"""rpm's sqlite database (``rpmdb.sqlite``, ``Packages.db`` when it is sqlite): header blobs.
+
+Each row of table ``Packages`` holds one package header as rpm exports it: a big-endian count
+of index entries and of data bytes, the entries (tag, type, offset, count), then the data. Only
+the few tags an inventory needs are read. The Berkeley DB ``Packages`` of older systems and
+SUSE's ndb are not parsed (a warning says so).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MAX_INDEX_ENTRIES = 0xFFFF  # rpm's own bounds on a header
+MAX_DATA_BYTES = 256 * 1024 * 1024
+MAX_PACKAGES = 200_000
+
+TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH = 1000, 1001, 1002, 1003
+TAG_VENDOR, TAG_LICENSE, TAG_ARCH, TAG_SOURCERPM = 1011, 1014, 1022, 1044
+TYPE_INT32, TYPE_STRING, TYPE_STRING_ARRAY, TYPE_I18NSTRING = 4, 6, 8, 9
+_ENTRY = struct.Struct(">iIiI")
+
+
+class RpmFormatError(ValueError):
+    """A header blob that does not follow rpm's layout."""
+
+
+@dataclass(frozen=True)
+class RpmPackage:
+    name: str
+    version: str  # "[epoch:]version-release", the spelling OSV's RPM ecosystems use
+    arch: str
+    license: str
+    vendor: str
+    epoch: int | None
+    source_name: str  # of the source rpm ("" when the header names none)
+    row: int
+
+
+def parse_header(blob: bytes) -> dict[int, str | int]:
+    """The wanted tags of one header blob (strings, or the first int32)."""
+    if len(blob) < 8:
+        raise RpmFormatError("header shorter than its 8-byte preamble")
+    il, dl = struct.unpack_from(">II", blob, 0)
+    if il > MAX_INDEX_ENTRIES or dl > MAX_DATA_BYTES:
+        raise RpmFormatError(f"header claims {il} entries and {dl} data bytes")
+    data_start = 8 + il * _ENTRY.size
+    if data_start + dl > len(blob):
+        raise RpmFormatError("header cut short: its data runs past the end of the blob")
+    data = blob[data_start : data_start + dl]
+    wanted = {TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_VENDOR, TAG_LICENSE}
+    wanted |= {TAG_ARCH, TAG_SOURCERPM}
+    out: dict[int, str | int] = {}
+    for i in range(il):
+        tag, typ, offset, count = _ENTRY.unpack_from(blob, 8 + i * _ENTRY.size)
+        if tag not in wanted:
+            continue
+        if offset < 0 or offset >= dl or count < 1:
+            raise RpmFormatError(f"tag {tag}: offset {offset} outside the data")
+        if typ == TYPE_INT32:
+            if offset + 4 > dl:
+                raise RpmFormatError(f"tag {tag}: int32 outside the data")
+            out[tag] = struct.unpack_from(">i", data, offset)[0]
+        elif typ in (TYPE_STRING, TYPE_STRING_ARRAY, TYPE_I18NSTRING):
+            end = data.find(b"\x00", offset)
+            if end < 0:
+                raise RpmFormatError(f"tag {tag}: string without its terminating NUL")
+            out[tag] = data[offset:end].decode("utf-8", "replace")
+        else:
+            raise RpmFormatError(f"tag {tag}: unexpected type {typ}")
+    return out
+
+
+def source_name(srpm: str) -> str:
+    """``openssl-3.0.7-24.el9.src.rpm`` -> ``openssl``."""
+    base = srpm.removesuffix(".rpm")
+    base = base.rpartition(".")[0] if base.endswith((".src", ".nosrc")) else base
+    parts = base.rsplit("-", 2)
+    return parts[0] if len(parts) == 3 else ""
+
+
+def package_from_header(tags: dict[int, str | int], row: int) -> RpmPackage | None:
+    name = str(tags.get(TAG_NAME, ""))
+    version = str(tags.get(TAG_VERSION, ""))
+    if not name or not version:
+        raise RpmFormatError("header without a name or version")
+    if name == "gpg-pubkey":  # imported signing keys are stored as pseudo-packages
+        return None
+    release = str(tags.get(TAG_RELEASE, ""))
+    epoch_raw = tags.get(TAG_EPOCH)
+    epoch = epoch_raw if isinstance(epoch_raw, int) else None
+    full = f"{version}-{release}" if release else version
+    if epoch:
+        full = f"{epoch}:{full}"
+    return RpmPackage(
+        name=name,
+        version=full,
+        arch=str(tags.get(TAG_ARCH, "")),
+        license=str(tags.get(TAG_LICENSE, "")),
+        vendor=str(tags.get(TAG_VENDOR, "")),
+        epoch=epoch,
+        source_name=source_name(str(tags.get(TAG_SOURCERPM, ""))),
+        row=row,
+    )
+
+
+def read_rpmdb(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(row, blob) of every package of an rpm sqlite database, opened read-only."""
+    uri = path.resolve().as_uri() + "?mode=ro&immutable=1"
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        cur = conn.execute("SELECT hnum, blob FROM Packages ORDER BY hnum LIMIT ?", (MAX_PACKAGES,))
+        for hnum, blob in cur:
+            if isinstance(blob, bytes):
+                yield int(hnum), blob
+    finally:
+        conn.close()
+
+
+def parse_rpmdb(path: Path) -> tuple[list[RpmPackage], list[tuple[int, str]]]:
+    """Packages of the database, and (row, problem) for headers that could not be read.
+
+    Raises ``sqlite3.Error`` when the file is not a readable rpm sqlite database.
+    """
+    out: list[RpmPackage] = []
+    problems: list[tuple[int, str]] = []
+    for row, blob in read_rpmdb(path):
+        try:
+            pkg = package_from_header(parse_header(blob), row)
+        except (RpmFormatError, struct.error) as exc:
+            problems.append((row, f"package header {row}: {exc}"))
+            continue
+        if pkg is not None:
+            out.append(pkg)
+    return out, problems
