@@ -224,3 +224,20 @@ def test_this_machines_root_filesystem_packages(tmp_path: Path, osv: OsvServer) 
     assert len(os_packages) == installed
     assert code in (0, 1)
     shutil.rmtree(layout)
+
+
+def test_layer_member_escaping_the_root_is_a_finding(tmp_path: Path, osv: OsvServer) -> None:
+    from tests.image.builder import hostile_tar
+
+    hostile = hostile_tar([("../../etc/passwd", b"root::0:0::/:/bin/sh\n"), ("etc/ok", b"x")])
+    image = Image(
+        [Layer({"/etc/os-release": DEBIAN_OS}), Layer(tar=hostile)], user="app",
+        created="2099-01-01T00:00:00Z",
+    )  # fmt: skip
+    layout = write_oci_layout(tmp_path / "layout", image)
+    code, data = scan(tmp_path, osv, "--image", str(layout))
+    [finding] = [f for f in data["findings"] if f["rule_id"] == "MLG-IMAGE-PATH-TRAVERSAL"]
+    assert finding["severity"] == "high" and "../../etc/passwd" in finding["message"]
+    assert finding["location"]["path"].startswith(f"{layout}@sha256:")
+    assert code == 1
+    assert not [w for w in data["warnings"] if "escapes" in w["message"]]

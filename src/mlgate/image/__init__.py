@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mlgate.image.contents import ImageInventory, ImageSelector, image_inventory
+from mlgate.image.contents import ImageInventory, ImageSelector, image_inventory, layer_findings
 from mlgate.image.interface import ImageContents
 from mlgate.model import Component, Finding, ScanWarning
 from mlgate.options import ScanOptions
@@ -43,7 +43,7 @@ def scan_contents(
 ) -> tuple[ImageInventory, list[Finding]]:
     """Inventory of one open image, and the findings of the model files it holds."""
     inventory = image_inventory(contents, selector)
-    findings: list[Finding] = []
+    findings: list[Finding] = layer_findings(contents)
     if models and inventory.model_paths and contents.spool_root is not None:
         from mlgate.inspect.dispatch import Dispatcher
 

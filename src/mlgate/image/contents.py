@@ -29,7 +29,16 @@ from mlgate.image.interface import Capture, ImageContents, ImageFile, ImageMeta
 from mlgate.image.osrelease import OsRelease, parse_os_release
 from mlgate.image.rpm import SQLITE_MAGIC, parse_rpmdb
 from mlgate.inventory.pypi import pypi_purl
-from mlgate.model import Component, ComponentKind, Hash, Location, ScanWarning, Scope
+from mlgate.model import (
+    Component,
+    ComponentKind,
+    Finding,
+    Hash,
+    Location,
+    ScanWarning,
+    Scope,
+    Severity,
+)
 
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 DPKG_STATUS = "/var/lib/dpkg/status"
@@ -57,6 +66,8 @@ ARCHIVE_SKIP_PREFIXES = (
     "/usr/share/zoneinfo/",
 )
 
+CODE_TRAVERSAL = "image-traversal"  # the reader's warning code for an escaping member
+RULE_TRAVERSAL = "MLG-IMAGE-PATH-TRAVERSAL"
 PROP_CONTAINER = "mlgate:container"  # bom-ref of the image a component was found in
 PROP_LAYER = "mlgate:layer"
 PROP_SOURCE = "mlgate:image-source"  # registry | oci-layout | archive
@@ -509,8 +520,30 @@ def image_inventory(
     builder.python()
     builder.models()
     builder.oversized()
-    builder.out.warnings[:0] = contents.warnings
+    builder.out.warnings[:0] = [w for w in contents.warnings if w.code != CODE_TRAVERSAL]
     return builder.out
+
+
+def layer_findings(contents: ImageContents) -> list[Finding]:
+    """Hostile layer content the reader refused (members escaping the root) as findings: a
+    tool that extracts the layer naively would write outside its folder."""
+    out = []
+    for warning in contents.warnings:
+        if warning.code != CODE_TRAVERSAL:
+            continue
+        out.append(
+            Finding(
+                rule_id=RULE_TRAVERSAL,
+                kind="model",
+                severity=Severity.HIGH,
+                message=f"{warning.message} (path traversal in a layer: extracting it with a "
+                "naive tool writes outside the target folder)",
+                location=Location(contents.meta.display),
+                trigger=warning.message[:200],
+                fix="rebuild the image from trusted sources; do not extract its layers by hand",
+            )
+        )
+    return out
 
 
 def nested(components: Sequence[Component], container: Component) -> list[Component]:
