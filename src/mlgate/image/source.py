@@ -358,7 +358,9 @@ class _TarStore(_BlobStore):
             self.tar = tarfile.open(path, "r:*")  # noqa: SIM115 (closed by close())
             members = self.tar.getmembers()
         except (tarfile.TarError, OSError, EOFError) as exc:
-            raise ImageError(f"{ref}: not a readable tar archive ({exc})") from None
+            raise ImageError(
+                f"{ref}: not a readable tar archive ({str(exc).splitlines()[0].rstrip(':')})"
+            ) from None
         self.members = {_norm_member(m.name): m for m in members if m.isreg()}
 
     def open(self, rel: str) -> tuple[IO[bytes], int]:
