@@ -241,3 +241,31 @@ def test_layer_member_escaping_the_root_is_a_finding(tmp_path: Path, osv: OsvSer
     assert finding["location"]["path"].startswith(f"{layout}@sha256:")
     assert code == 1
     assert not [w for w in data["warnings"] if "escapes" in w["message"]]
+
+
+def test_registry_reference_and_the_sources_policy(tmp_path: Path, osv: OsvServer) -> None:
+    """Pulled from Debian's docker-registry on 127.0.0.1: sources.registries and require-digest
+    apply to --image references like to FROM lines."""
+    from tests.image.builder import image_blobs
+    from tests.image.registry_support import push, registry_binary, run_registry
+
+    if registry_binary() is None:
+        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+    policy = tmp_path / "policy.yml"
+    policy.write_text("sources:\n  registries: [registry.example/approved]\n")
+    with run_registry() as registry:
+        digest = push(registry, "team/serve", "1.0", image_blobs(debian_image()))
+        tagged = f"{registry.host}/team/serve:1.0"
+        code, data = scan(tmp_path, osv, "--image", tagged, "--policy", str(policy))
+        rules = {f["rule_id"] for f in data["findings"]}
+        assert {"MLG-SOURCE-REGISTRY-NOT-APPROVED", "MLG-SOURCE-IMAGE-UNPINNED"} <= rules
+        [container] = [c for c in data["components"] if c["kind"] == "container"]
+        assert container["name"] == f"{registry.host}/team/serve"
+        assert container["locations"][0]["path"] == f"{registry.host}/team/serve@{digest}"
+        assert code == 1
+        policy.write_text(f"sources:\n  registries: [{registry.host}/team]\n")
+        pinned = f"{registry.host}/team/serve@{digest}"
+        _, data = scan(tmp_path, osv, "--image", pinned, "--policy", str(policy))
+        rules = {f["rule_id"] for f in data["findings"]}
+        assert not rules & {"MLG-SOURCE-REGISTRY-NOT-APPROVED", "MLG-SOURCE-IMAGE-UNPINNED"}
+        assert "MLG-VULN" in rules  # the packages of the pulled image were looked up
