@@ -247,7 +247,7 @@ def test_gzip_crc_error_is_an_error(tmp_path: Path) -> None:
     image = Image([Layer(tar=tar)])
     image._blobs = [bytes(blob)]
     layout = write_oci_layout(tmp_path / "crc", image)
-    with pytest.raises(ImageError, match=r"is truncated or corrupt \(BadGzipFile: CRC check"):
+    with pytest.raises(ImageError, match=r"is truncated or corrupt \(.*incorrect data check\)"):
         read_image(str(layout), select).__enter__()
 
 

@@ -13,7 +13,6 @@ the layer. A layer that is truncated, corrupt, or not the blob its digest names 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import posixpath
 import shutil
 import tarfile
@@ -24,7 +23,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import requests
 import urllib3
@@ -70,48 +69,134 @@ class ImageLimits:
     timeout: float = 60.0  # seconds per registry request (connect and each read)
 
 
-class _Tail:
-    """The decompressed tar stream, counting bytes and keeping the last few chunks, so what
-    follows the point where ``tarfile`` stopped can be checked to be padding only."""
+class _TarStream:
+    """The decompressed tar stream as ``tarfile`` wants it in its random-access mode, but
+    forward only: reads are served from one buffer, skipped file data is read and dropped
+    (never a seek back, never a second copy in ``tarfile``'s stream buffer). It counts the
+    bytes against the image's bound and keeps the last few chunks, so what follows the point
+    where ``tarfile`` stopped can be checked to be padding only."""
 
     def __init__(self, inner: Readable, limit: int) -> None:
         self.inner = inner
-        self.pos = 0
         self.limit = limit
+        self.pos = 0  # what tarfile has consumed
+        self.read_bytes = 0  # what came out of ``inner``
+        self.buf = b""
+        self.bpos = 0
         self.chunks: deque[tuple[int, bytes]] = deque()
         self.kept = 0
 
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:
-        data = self.inner.read(n if n >= 0 else CHUNK)
+    def seekable(self) -> bool:
+        return True
+
+    def _pull(self, n: int) -> bytes:
+        data = self.inner.read(n)
         if data:
-            self.chunks.append((self.pos, data))
+            self.chunks.append((self.read_bytes, data))
             self.kept += len(data)
-            while self.kept - len(self.chunks[0][1]) >= 4 * CHUNK:
+            while self.kept - len(self.chunks[0][1]) >= 2 * CHUNK:
                 self.kept -= len(self.chunks.popleft()[1])
-            self.pos += len(data)
-            if self.pos > self.limit:
+            self.read_bytes += len(data)
+            if self.read_bytes > self.limit:
                 raise _TooLarge
         return data
 
-    def only_zeros_from(self, offset: int) -> bool | None:
-        """Whether every kept byte from ``offset`` on is NUL (None: not kept any more)."""
-        if not self.chunks or self.chunks[0][0] > offset:
-            return None if self.pos > offset else True
+    def read(self, n: int = -1) -> bytes:
+        n = n if n >= 0 else CHUNK
+        while len(self.buf) - self.bpos < n:
+            data = self._pull(max(CHUNK, n))
+            if not data:
+                break
+            self.buf = self.buf[self.bpos :] + data
+            self.bpos = 0
+        out = self.buf[self.bpos : self.bpos + n]
+        self.bpos += len(out)
+        self.pos += len(out)
+        return out
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence != 0 or pos < self.pos:
+            raise OSError("a layer is read forward only")
+        skip = pos - self.pos
+        avail = len(self.buf) - self.bpos
+        if skip <= avail:
+            self.bpos += skip
+            self.pos = pos
+            return pos
+        self.pos += avail
+        skip -= avail
+        self.buf, self.bpos = b"", 0
+        while skip > 0 and (data := self._pull(min(CHUNK, skip))):
+            skip -= len(data)
+            self.pos += len(data)
+        return self.pos
+
+    def only_zeros_from(self, offset: int) -> bool:
+        """Whether every byte pulled from ``offset`` on is NUL (False when not kept)."""
+        if self.chunks and self.chunks[0][0] > offset:
+            return False
         for start, data in self.chunks:
-            part = data[max(0, offset - start) :] if start < offset else data
+            part = data[offset - start :] if start < offset else data
             if part.strip(b"\0"):
                 return False
         return True
 
     def drain_zeros(self) -> bool:
-        """Read to the end; whether everything read was NUL padding."""
+        """Read ``inner`` to its end; whether everything was NUL padding."""
         clean = True
-        while data := self.read(CHUNK):
+        while data := self._pull(CHUNK):
             clean = clean and not data.strip(b"\0")
         return clean
+
+
+class _Gunzip:
+    """gzip members decompressed with zlib in large chunks (``gzip.GzipFile`` reads 8 KiB at a
+    time). zlib checks each member's CRC and length; NUL padding may follow the last member,
+    anything else is an error, and an end of input inside a member is truncation."""
+
+    def __init__(self, raw: Readable) -> None:
+        self.raw = raw
+        self.d: Any = zlib.decompressobj(31)
+        self.pending = b""
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def read(self, n: int = -1) -> bytes:
+        n = n if n > 0 else CHUNK
+        while True:
+            if self.d is None:  # between members
+                self.pending = self.pending.lstrip(b"\0")
+                if len(self.pending) < 2:
+                    more = self.raw.read(CHUNK)
+                    if not more:
+                        if self.pending:
+                            raise zlib.error("trailing garbage after the gzip stream")
+                        return b""
+                    self.pending += more
+                    continue
+                if not self.pending.startswith(GZIP_MAGIC):
+                    raise zlib.error("trailing garbage after the gzip stream")
+                self.d = zlib.decompressobj(31)
+            if self.pending:
+                out = self.d.decompress(self.pending, n)
+                self.pending = self.d.unconsumed_tail
+                if self.d.eof:
+                    self.pending = self.d.unused_data + self.pending
+                    self.d = None
+                if out:
+                    return bytes(out)
+                continue
+            more = self.raw.read(CHUNK)
+            if not more:
+                raise EOFError("compressed stream ended before the end-of-stream marker")
+            self.pending = more
 
 
 class _TooLarge(Exception):
@@ -149,7 +234,7 @@ class _Peek:
 def _decompressed(raw: _Peek) -> Readable:
     stream = cast(IO[bytes], raw)
     if raw.head.startswith(GZIP_MAGIC):
-        return gzip.GzipFile(fileobj=stream, mode="rb")
+        return _Gunzip(raw)
     if raw.head.startswith(ZSTD_MAGIC):
         reader = zstandard.ZstdDecompressor().stream_reader(
             stream, read_size=CHUNK, read_across_frames=True
@@ -258,13 +343,12 @@ class _Walk:
     # -- one layer -----------------------------------------------------------------------------
 
     def layer(self, index: int, layer: LayerInfo, stream: Readable) -> None:
-        tail = _Tail(stream, self.limits.max_tar_bytes - self.tar_bytes)
-        # stream mode: one forward pass, never a seek back into the blob
-        tf = tarfile.open(fileobj=cast(IO[bytes], tail), mode="r|", bufsize=CHUNK)  # noqa: SIM115
+        tail = _TarStream(stream, self.limits.max_tar_bytes - self.tar_bytes)
+        tf = tarfile.open(fileobj=cast(IO[bytes], tail), mode="r:")  # noqa: SIM115
         try:
             while True:
                 member = tf.next()
-                # stream mode keeps every header in memory (an attribute typeshed omits)
+                # tarfile keeps every header in memory (an attribute typeshed omits)
                 tf.members = []  # type: ignore[attr-defined]
                 if member is None:
                     break
@@ -277,9 +361,9 @@ class _Walk:
                 self.member(index, layer, tf, member)
             # tarfile ends quietly at a header it cannot parse: only NUL padding may follow
             stop = tf.offset
-            clean = tail.only_zeros_from(stop) is not False and tail.drain_zeros()
+            clean = tail.only_zeros_from(stop) and tail.drain_zeros()
         finally:
-            self.tar_bytes += tail.pos
+            self.tar_bytes += tail.read_bytes
         if not clean:
             raise ImageError(
                 f"{self.meta.ref}: layer {layer.digest} holds data after an unreadable tar "
