@@ -64,6 +64,8 @@ RECORDS = [
     rec("DSA-5532-1", "Debian:12", "openssl", ["3.0.11-1~deb12u2"]),
     rec("DSA-0000-1", "Debian:11", "openssl", ["3.0.11-1~deb12u2"]),  # another release
     rec("ALPINE-CVE-2024-0727", "Alpine:v3.19", "openssl", ["3.1.4-r1"]),
+    rec("UBUNTU-CVE-2024-2511", "Ubuntu:22.04:LTS", "openssl", ["3.0.2-0ubuntu1.15"]),
+    rec("RLSA-2024:1234", "Rocky Linux:9", "openssl", ["1:3.0.7-24.el9"]),
     rec(
         "PYSEC-2018-28",
         "PyPI",
@@ -269,3 +271,45 @@ def test_registry_reference_and_the_sources_policy(tmp_path: Path, osv: OsvServe
         rules = {f["rule_id"] for f in data["findings"]}
         assert not rules & {"MLG-SOURCE-REGISTRY-NOT-APPROVED", "MLG-SOURCE-IMAGE-UNPINNED"}
         assert "MLG-VULN" in rules  # the packages of the pulled image were looked up
+
+
+def test_ubuntu_lts_and_rocky_rpm_images(tmp_path: Path, osv: OsvServer) -> None:
+    """Ubuntu's OSV spelling (``Ubuntu:22.04:LTS``) and an rpm sqlite database spooled by the
+    layer walk, both looked up by source package."""
+    from tests.image.rpmdb import header_blob, write_rpmdb
+
+    ubuntu_status = (
+        b"Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\n"
+        b"Source: openssl\nVersion: 3.0.2-0ubuntu1.15\n"
+    )
+    ubuntu_os = b'ID=ubuntu\nVERSION_ID="22.04"\nVERSION="22.04.4 LTS (Jammy Jellyfish)"\n'
+    ubuntu = Image(
+        [Layer({"/etc/os-release": ubuntu_os, "/var/lib/dpkg/status": ubuntu_status})],
+        user="app", created="2099-01-01T00:00:00Z",
+    )  # fmt: skip
+    blob = header_blob(
+        {
+            "name": "openssl-libs", "version": "3.0.7", "release": "24.el9", "epoch": 1,
+            "arch": "x86_64", "license": "Apache-2.0", "sourcerpm": "openssl-3.0.7-24.el9.src.rpm",
+        }
+    )  # fmt: skip
+    rpmdb = write_rpmdb(tmp_path / "rpmdb.sqlite", [blob]).read_bytes()
+    rocky = Image(
+        [
+            Layer({"/etc/os-release": b'ID="rocky"\nVERSION_ID="9.3"\n'}),
+            Layer({"/var/lib/rpm/rpmdb.sqlite": rpmdb}, compression="zstd"),
+        ],
+        user="app", created="2099-01-01T00:00:00Z",
+    )  # fmt: skip
+    args = []
+    for name, image in (("ubuntu", ubuntu), ("rocky", rocky)):
+        args += ["--image", str(write_oci_layout(tmp_path / name, image))]
+    code, data = scan(tmp_path, osv, *args)
+    vulns = {(f["advisory"]["id"], f["component"].split("@")[0]) for f in data["findings"]}
+    assert vulns == {
+        ("UBUNTU-CVE-2024-2511", "pkg:deb/ubuntu/libssl3"),
+        ("RLSA-2024:1234", "pkg:rpm/rocky/openssl-libs"),
+    }
+    ecosystems = {c["ecosystem"] for c in data["components"] if c["kind"] == "os-package"}
+    assert ecosystems == {"Ubuntu:22.04:LTS", "Rocky Linux:9"}
+    assert code == 1
