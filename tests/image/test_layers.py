@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import shutil
+import subprocess
 import sysconfig
 import tarfile
 from collections.abc import Iterator
@@ -321,3 +323,49 @@ def test_real_dpkg_status_and_site_packages(tmp_path: Path) -> None:
         assert c.meta.name == "registry.example/team/app"
         assert c.meta.tag == "1.0"
         assert c.meta.digest is not None
+
+
+def test_final_file_system_matches_umoci_unpack(tmp_path: Path) -> None:
+    """The OCI whiteout rules as an independent implementation applies them: umoci unpacks
+    the same layout into a real folder; every regular file there is what the walk kept."""
+    umoci = shutil.which("umoci")
+    if umoci is None:
+        pytest.skip("umoci is not installed (`make tools`)")
+    image = Image(
+        [
+            Layer(
+                {
+                    "/etc/keep": b"1",
+                    "/etc/gone": b"2",
+                    "/opt/app/a": b"3",
+                    "/opt/app/sub/b": b"4",
+                    "/srv/tree/x": b"5",
+                    "/srv/over": b"old",
+                    "/stage/m.pkl": PICKLE,
+                },
+                hardlinks={"/srv/link.pkl": "/stage/m.pkl"},
+            ),
+            Layer(
+                {"/opt/app/new": b"6", "/etc/gone": b"back", "/srv/over": b"new"},
+                whiteouts=["/etc/gone", "/srv/tree"],
+                opaque=["/opt/app"],
+            ),
+            Layer({"/srv/tree/y": b"7"}, whiteouts=["/stage"], compression="none"),
+        ]
+    )
+    layout = write_oci_layout(tmp_path / "layout", image)
+    rootfs = tmp_path / "rootfs"
+    subprocess.run(
+        [umoci, "raw", "unpack", "--image", f"{layout}:latest", str(rootfs)],
+        check=True,
+        capture_output=True,
+    )
+    expected = {
+        "/" + p.relative_to(rootfs).as_posix(): p.read_bytes()
+        for p in rootfs.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    }
+    with read_image(str(layout), lambda path, size, head: Capture.MEMORY) as c:
+        got = {path: f.data for path, f in c.files.items()}
+    assert got == expected
+    assert "/srv/link.pkl" in got and "/stage/m.pkl" not in got

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import queue
 import re
 import tarfile
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from mlgate.image.interface import ImageError, ImageMeta, LayerInfo
 
@@ -106,6 +109,33 @@ def verify_bytes(ref: str, what: str, data: bytes, digest: str) -> bytes:
     return data
 
 
+class _BackgroundHash:
+    """sha256/sha512 of a stream, computed in a thread: hashlib releases the GIL on large
+    updates, so hashing runs beside decompression and the tar walk instead of after them."""
+
+    def __init__(self, digest: str) -> None:
+        self._hash = hasher(digest)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        self._thread = threading.Thread(target=self._run, name="mlgate-blob-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._hash.update(chunk)
+
+    def update(self, data: bytes) -> None:
+        self._queue.put(data)
+
+    def hexdigest(self) -> str:
+        self.stop()
+        return str(self._hash.hexdigest())
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
 class VerifiedReader:
     """A blob stream whose size and digest are checked as it is read: reading past the declared
     size, or an end of stream with the wrong size or digest, raises :class:`ImageError`."""
@@ -115,7 +145,7 @@ class VerifiedReader:
         self._ref = ref
         self._digest = digest
         self._size = size
-        self._hash = hasher(digest)
+        self._hash = _BackgroundHash(digest)
         self.count = 0
         self._done = False
 
@@ -154,6 +184,7 @@ class VerifiedReader:
             pass
 
     def close(self) -> None:
+        self._hash.stop()
         self._raw.close()
 
 
@@ -351,13 +382,47 @@ class _FolderStore(_BlobStore):
         return stream, path.stat().st_size
 
 
+class _Window:
+    """One member of an uncompressed tar, read with ``pread`` (no buffering layers between
+    the page cache and the digest)."""
+
+    def __init__(self, fd: int, offset: int, size: int) -> None:
+        self.fd, self.offset, self.left = fd, offset, size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        if n <= 0:
+            return b""
+        data = os.pread(self.fd, n, self.offset)
+        self.offset += len(data)
+        self.left -= len(data)
+        return data
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _Window:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 class _TarStore(_BlobStore):
     def __init__(self, ref: str, path: Path) -> None:
         super().__init__(ref)
         try:
-            self.tar = tarfile.open(path, "r:*")  # noqa: SIM115 (closed by close())
+            self.file = path.open("rb")
+        except OSError as exc:
+            raise ImageError(f"{ref}: cannot open ({exc.strerror})") from None
+        try:
+            # a compressed tarball is read through tarfile; a plain one member by member
+            self.plain = not self.file.read(6).startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ"))
+            self.file.seek(0)
+            self.tar = tarfile.open(fileobj=self.file, mode="r:" if self.plain else "r:*")  # noqa: SIM115
             members = self.tar.getmembers()
         except (tarfile.TarError, OSError, EOFError) as exc:
+            self.file.close()
             raise ImageError(
                 f"{ref}: not a readable tar archive ({str(exc).splitlines()[0].rstrip(':')})"
             ) from None
@@ -365,13 +430,19 @@ class _TarStore(_BlobStore):
 
     def open(self, rel: str) -> tuple[IO[bytes], int]:
         member = self.members.get(rel)
-        stream = self.tar.extractfile(member) if member is not None else None
-        if member is None or stream is None:
+        if member is None:
+            raise ImageError(f"{self.ref}: {rel} is missing from the archive")
+        if self.plain and not member.sparse:
+            window = _Window(self.file.fileno(), member.offset_data, member.size)
+            return cast(IO[bytes], window), member.size
+        stream = self.tar.extractfile(member)
+        if stream is None:
             raise ImageError(f"{self.ref}: {rel} is missing from the archive")
         return stream, member.size
 
     def close(self) -> None:
         self.tar.close()
+        self.file.close()
 
 
 def _norm_member(name: str) -> str:
