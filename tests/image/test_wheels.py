@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import zipfile
 from pathlib import Path
@@ -124,3 +125,53 @@ def test_model_files_inside_wheels_are_scanned(tmp_path: Path) -> None:
     assert any(f["severity"] in ("critical", "high") for f in pickles)
     names = {c["name"] for c in data["components"]}
     assert "model-pkg" in names
+
+
+def _hostile_zip(path: Path, member: str, how: str) -> Path:
+    """A wheel or zip sdist whose metadata member cannot be read: zipfile raises something else
+    each time."""
+    data = metadata("hostile", "1.0")
+    method = zipfile.ZIP_DEFLATED if how == "deflate" else zipfile.ZIP_STORED
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", method) as zf:
+        zf.writestr(member, data)
+    raw = bytearray(path.read_bytes())
+    central = raw.rindex(b"PK\x01\x02")
+    start = 30 + len(member)  # local header + name, no extra field
+    if how == "encrypted":  # RuntimeError: password required
+        raw[central + 8] |= 0x01
+    elif how == "method":  # NotImplementedError: compression method not supported
+        raw[central + 10 : central + 12] = (97).to_bytes(2, "little")
+    elif how == "deflate":  # zlib.error: invalid deflate data
+        raw[start : start + 8] = b"\xff" * 8
+    elif how == "crc":  # BadZipFile: bad CRC-32
+        raw[start] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_unreadable_metadata_members_are_warnings_never_a_crash(tmp_path: Path) -> None:
+    hows = ("encrypted", "method", "deflate", "crc")
+    for how in hows:
+        wheel = tmp_path / f"w{how}/hostile-1.0-py3-none-any.whl"
+        _hostile_zip(wheel, "hostile-1.0.dist-info/METADATA", how)
+        _hostile_zip(tmp_path / f"s{how}/hostile-1.0.zip", "hostile-1.0/PKG-INFO", how)
+    sdist = write_sdist(
+        tmp_path / "t/hostile-1.0.tar.gz", {f"hostile-1.0/f{i}": os.urandom(4000) for i in range(3)}
+    )
+    raw = bytearray(sdist.read_bytes())
+    raw[20:60] = b"\xff" * 40  # the deflate stream, past the gzip header
+    sdist.write_bytes(bytes(raw))
+    (tmp_path / "requirements.txt").write_text("numpy==1.26.0\n")
+    inv = build_inventory(tmp_path)
+    assert "numpy" in {c.name for c in inv.components}
+    assert any(w.path == "t/hostile-1.0.tar.gz" for w in inv.warnings)
+    for how in hows:
+        for path in (f"w{how}/hostile-1.0-py3-none-any.whl", f"s{how}/hostile-1.0.zip"):
+            assert any(w.path.startswith(path) for w in inv.warnings), path
+    out = tmp_path.parent / "result.json"
+    # the model scanner reads the same zips: tampering and damage are its findings (exit 1)
+    code = main(["-q", "scan", str(tmp_path), "--no-vulns", "--json", str(out)])
+    assert code == 1
+    warned = {w["path"].split("/")[0] for w in json.loads(out.read_text())["warnings"]}
+    assert {f"{kind}{how}" for how in hows for kind in "ws"} <= warned

@@ -11,8 +11,10 @@ files inside wheels are the model scanner's business: it opens zips by content.
 from __future__ import annotations
 
 import gzip
+import lzma
 import tarfile
 import zipfile
+import zlib
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -36,6 +38,17 @@ MAX_METADATA_BYTES = 1024 * 1024
 MAX_SDIST_BYTES = 512 * 1024 * 1024  # decompressed bytes streamed before giving up on PKG-INFO
 PROP_ARTIFACT = "mlgate:artifact"  # wheel | sdist
 PROP_VENDORED_IN = "mlgate:vendored-in"
+# What zipfile raises on a member it cannot give back: encrypted (RuntimeError), an unknown
+# compression method (NotImplementedError), a bad CRC (BadZipFile), damaged compressed data.
+ZIP_MEMBER_ERRORS = (
+    RuntimeError,
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    ValueError,
+)
 
 
 def _metadata(raw: bytes) -> tuple[str, str, tuple[str, ...]] | None:
@@ -69,10 +82,14 @@ def _component(
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
+    """The member's bytes (None when it is too large); ExtractError when it cannot be read."""
     if info.file_size > MAX_METADATA_BYTES:
         return None
-    with zf.open(info) as fh:
-        return fh.read(MAX_METADATA_BYTES + 1)[:MAX_METADATA_BYTES]
+    try:
+        with zf.open(info) as fh:
+            return fh.read(MAX_METADATA_BYTES + 1)[:MAX_METADATA_BYTES]
+    except ZIP_MEMBER_ERRORS as exc:
+        raise ExtractError(f"{info.filename}: not readable: {exc}") from None
 
 
 def _open_zip(file: SourceFile) -> zipfile.ZipFile:
@@ -105,7 +122,11 @@ class WheelExtractor(Extractor):
                 member = info.filename
                 if not member.endswith(".dist-info/METADATA"):
                     continue
-                raw = _read_member(zf, info)
+                try:
+                    raw = _read_member(zf, info)
+                except ExtractError as exc:
+                    result.warnings.append(ScanWarning(f"{file.relpath}!{member}", str(exc)))
+                    continue
                 parsed = _metadata(raw) if raw is not None else None
                 if parsed is None:
                     why = "too large" if raw is None else "without Name or Version"
@@ -204,7 +225,7 @@ class SdistExtractor(Extractor):
                                 return None, name
                             fh = tf.extractfile(member)
                             return (fh.read(MAX_METADATA_BYTES) if fh else None), name
-        except (tarfile.TarError, OSError, EOFError) as exc:
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
             raise ExtractError(f"not a readable tar.gz: {exc}") from None
         return None, ""
 

@@ -38,6 +38,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlgate.httpsafe import ResponseTooLarge, read_bounded
+from mlgate.inventory.wheels import ZIP_MEMBER_ERRORS
 from mlgate.model import Component, ComponentKind, Finding, Location, ScanWarning, Severity
 from mlgate.policy.config import LicensePolicy
 
@@ -312,7 +313,7 @@ def tree_licenses(
             else:
                 with path.open("rb") as fh:
                     raw = fh.read(MAX_METADATA_BYTES)
-        except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+        except ZIP_MEMBER_ERRORS as exc:  # a damaged wheel: OSError, BadZipFile, zlib ...
             warnings.append(
                 ScanWarning(relpath, f"license metadata not read: {exc}", code="license")
             )
