@@ -476,3 +476,63 @@ def test_no_spool_root_leaves_models_alone() -> None:
     inv = image_inventory(contents(model))
     assert inv.components == [] and inv.model_paths == []
     assert os.sep == "/"  # image paths are POSIX; the spool layout relies on it
+
+
+def _rpm_inventory(tmp_path: Path, schema: str, rows: list[tuple[object, bytes]] = ()):  # type: ignore[no-untyped-def,assignment]
+    import sqlite3
+
+    db = tmp_path / "spool/var/lib/rpm/rpmdb.sqlite"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.executescript(schema)
+    if rows:
+        conn.executemany("INSERT INTO Packages (hnum, blob) VALUES (?, ?)", rows)
+    conn.commit()
+    conn.close()
+    rel = "var/lib/rpm/rpmdb.sqlite"
+    rpmdb = ImageFile("/" + rel, LAYER1, db.stat().st_size, spool=rel)
+    osr = mem("/etc/os-release", b'ID="rocky"\nVERSION_ID="9.3"\n')
+    return image_inventory(contents(osr, rpmdb, spool_root=tmp_path / "spool"))
+
+
+def test_hostile_rpm_sqlite_databases_are_warnings(tmp_path: Path) -> None:
+    """A database made by an attacker, not by rpm: odd row types, a view computing endless
+    rows, a generated column of a gigabyte. Each is a warning naming image:/path."""
+    good = header_blob({"name": "bash", "version": "5.1.8", "release": "6.el9"})
+    where = f"registry.example:5000/team/serve@{DIGEST}:/var/lib/rpm/rpmdb.sqlite"
+    text_key = _rpm_inventory(
+        tmp_path / "a",
+        "CREATE TABLE Packages (hnum, blob);",
+        [("one", good), (None, good), (7, good), (8, "text")],
+    )
+    assert [c.name for c in text_key.components] == ["bash"]
+    assert [w.path for w in text_key.warnings] == [where] * 3
+    endless = _rpm_inventory(
+        tmp_path / "b",
+        "CREATE VIEW Packages AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)"
+        " SELECT i AS hnum, zeroblob(100000000) AS blob FROM n;",
+    )
+    assert endless.components == []
+    [warning] = endless.warnings
+    assert warning.path == where and "not a table" in warning.message
+    huge = _rpm_inventory(
+        tmp_path / "c",
+        "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, seed BLOB,"
+        " blob BLOB GENERATED ALWAYS AS (zeroblob(1000000000)) VIRTUAL);"
+        "INSERT INTO Packages (hnum, seed) VALUES (1, x'00');",
+    )
+    assert huge.components == []
+    [warning] = huge.warnings
+    assert warning.path == where and "rpm database not read" in warning.message
+
+
+def test_rpm_sqlite_work_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlgate.image import rpm
+
+    monkeypatch.setattr(rpm, "MAX_VM_STEPS", 20_000)  # a bound small enough for a test
+    blob = header_blob({"name": "bash", "version": "5.1.8"})
+    inv = _rpm_inventory(
+        tmp_path, "CREATE TABLE Packages (hnum, blob);", [(i, blob) for i in range(5000)]
+    )
+    [warning] = inv.warnings
+    assert "rpm database not read: interrupted" in warning.message

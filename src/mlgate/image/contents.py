@@ -27,7 +27,7 @@ from mlgate.image.apk import ApkFormatError, parse_installed
 from mlgate.image.dpkg import DebFormatError, parse_status
 from mlgate.image.interface import Capture, ImageContents, ImageFile, ImageMeta
 from mlgate.image.osrelease import OsRelease, parse_os_release
-from mlgate.image.rpm import SQLITE_MAGIC, parse_rpmdb
+from mlgate.image.rpm import SQLITE_MAGIC, RpmFormatError, parse_rpmdb
 from mlgate.inventory.pypi import pypi_purl
 from mlgate.model import (
     Component,
@@ -375,7 +375,7 @@ class _Builder:
             return
         try:
             packages, problems = parse_rpmdb(spool)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, RpmFormatError) as exc:
             self.warn(path, f"rpm database not read: {exc}")
             return
         for row, problem in problems:

@@ -18,6 +18,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 MAX_INDEX_ENTRIES = 0xFFFF  # rpm's own bounds on a header
 MAX_DATA_BYTES = 256 * 1024 * 1024
 MAX_PACKAGES = 200_000
+MAX_BLOB_BYTES = 64 * 1024 * 1024  # any value sqlite hands over (a header is a few KB)
+MAX_VM_STEPS = 2_000_000_000  # sqlite instructions per database (a real one needs ~1000/row)
 
 TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH = 1000, 1001, 1002, 1003
 TAG_VENDOR, TAG_LICENSE, TAG_ARCH, TAG_SOURCERPM = 1011, 1014, 1022, 1044
@@ -108,15 +110,41 @@ def package_from_header(tags: dict[int, str | int], row: int) -> RpmPackage | No
     )
 
 
-def read_rpmdb(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(row, blob) of every package of an rpm sqlite database, opened read-only."""
+def _open_untrusted(path: Path) -> sqlite3.Connection:
+    """The database as SQLite advises for files of unknown origin: read-only and immutable (no
+    journal, lock or -wal file beside it), schema code untrusted, values and work bounded."""
     uri = path.resolve().as_uri() + "?mode=ro&immutable=1"
     conn = sqlite3.connect(uri, uri=True)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_BLOB_BYTES)
+    conn.execute("PRAGMA trusted_schema = OFF")
+    conn.execute("PRAGMA cell_size_check = ON")
+    steps = [0]
+
+    def budget() -> int:  # called every 1000 VM instructions; non-zero interrupts the query
+        steps[0] += 1
+        return int(steps[0] > MAX_VM_STEPS // 1000)
+
+    conn.set_progress_handler(budget, 1000)
+    return conn
+
+
+def read_rpmdb(path: Path) -> Iterator[tuple[int | None, bytes | None]]:
+    """(row, blob) of every package of an rpm sqlite database, opened read-only; ``None`` for a
+    key or blob of another type than rpm writes."""
+    conn = _open_untrusted(path)
     try:
+        kind = conn.execute(
+            "SELECT type FROM sqlite_master WHERE lower(name) = 'packages'"
+        ).fetchone()
+        if kind is None or kind[0] != "table":
+            # a view (or no table at all) is code the file's author chose to run here
+            raise RpmFormatError(f"Packages is {kind[0] if kind else 'missing'}, not a table")
         cur = conn.execute("SELECT hnum, blob FROM Packages ORDER BY hnum LIMIT ?", (MAX_PACKAGES,))
         for hnum, blob in cur:
-            if isinstance(blob, bytes):
-                yield int(hnum), blob
+            yield (
+                hnum if isinstance(hnum, int) else None,
+                blob if isinstance(blob, bytes) else None,
+            )
     finally:
         conn.close()
 
@@ -124,11 +152,16 @@ def read_rpmdb(path: Path) -> Iterator[tuple[int, bytes]]:
 def parse_rpmdb(path: Path) -> tuple[list[RpmPackage], list[tuple[int, str]]]:
     """Packages of the database, and (row, problem) for headers that could not be read.
 
-    Raises ``sqlite3.Error`` when the file is not a readable rpm sqlite database.
+    Raises ``sqlite3.Error`` or :class:`RpmFormatError` when the file is not a readable rpm
+    sqlite database.
     """
     out: list[RpmPackage] = []
     problems: list[tuple[int, str]] = []
-    for row, blob in read_rpmdb(path):
+    for count, (hnum, blob) in enumerate(read_rpmdb(path), 1):
+        row = hnum if hnum is not None else count
+        if hnum is None or blob is None:
+            problems.append((row, f"package row {count}: not an integer key and a header blob"))
+            continue
         try:
             pkg = package_from_header(parse_header(blob), row)
         except (RpmFormatError, struct.error) as exc:
