@@ -428,8 +428,14 @@ class _Walk:
             dest = self._spool_path(layer, spool)
             if dest is None:
                 return
-            shutil.copyfile(self.spool_root / old.spool, dest)
+            try:
+                shutil.copyfile(self.spool_root / old.spool, dest)
+            except OSError as exc:
+                self.warn(layer, f"cannot keep {path} for inspection ({exc.strerror})")
+                return
             self.spool_bytes += old.size
+        if old.data is not None:
+            self.memory_bytes += len(old.data)  # _drop subtracts it for each name
         self._add(
             ImageFile(path=path, layer=layer.digest, size=old.size, data=old.data, spool=spool),
             index,
