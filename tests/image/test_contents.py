@@ -124,6 +124,20 @@ def by_name(components, name):  # type: ignore[no-untyped-def]
         (b'ID="almalinux"\nVERSION_ID="8.9"\n', "AlmaLinux:8"),
         (b'ID=debian\nPRETTY_NAME="Debian GNU/Linux trixie/sid"\n', "Debian"),
         (b"ID=plan9\n", ""),
+        # OSV spells openSUSE by product and release, not by PRETTY_NAME
+        (
+            b'ID="opensuse-leap"\nVERSION_ID="15.5"\nPRETTY_NAME="openSUSE Leap 15.5"\n',
+            "openSUSE:Leap 15.5",
+        ),
+        (
+            b'ID="opensuse-tumbleweed"\nVERSION_ID="20240801"\nPRETTY_NAME="openSUSE Tumbleweed"\n',
+            "openSUSE:Tumbleweed",
+        ),
+        # SLE files packages under the module that ships them (not in os-release): the family
+        (
+            b'ID="sles"\nVERSION_ID="15.5"\nPRETTY_NAME="SUSE Linux Enterprise Server 15 SP5"\n',
+            "SUSE",
+        ),
     ],
 )
 def test_os_release_to_osv_ecosystem(text: bytes, ecosystem: str) -> None:
@@ -262,7 +276,9 @@ def test_rpm_sqlite_database(tmp_path: Path) -> None:
     ssl = by_name(inv.components, "openssl-libs")
     assert ssl.version == "1:3.0.7-24.el9"
     assert ssl.ecosystem == "Rocky Linux:9"
-    assert ssl.prop("mlgate:osv-name") == "openssl"
+    # RPM advisories list binary packages: openssl-libs is asked about, not its source openssl
+    assert ssl.prop("mlgate:osv-name") is None
+    assert ssl.prop("mlgate:source-package") == "openssl"
     assert (
         ssl.purl == "pkg:rpm/rocky/openssl-libs@3.0.7-24.el9?arch=x86_64&distro=rocky-9.3&epoch=1"
     )
@@ -325,7 +341,8 @@ def test_real_rpm_database_written_by_rpm(tmp_path: Path) -> None:
         "2:1.2.3-4.el9",
         "AlmaLinux:9",
     )
-    assert comp.licenses == ("MIT",) and comp.prop("mlgate:osv-name") == "demo-libs"
+    assert comp.licenses == ("MIT",) and comp.prop("mlgate:osv-name") is None
+    assert comp.prop("mlgate:source-package") == "demo-libs"
     assert inv.warnings == []
 
 

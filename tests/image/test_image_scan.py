@@ -65,7 +65,8 @@ RECORDS = [
     rec("DSA-0000-1", "Debian:11", "openssl", ["3.0.11-1~deb12u2"]),  # another release
     rec("ALPINE-CVE-2024-0727", "Alpine:v3.19", "openssl", ["3.1.4-r1"]),
     rec("UBUNTU-CVE-2024-2511", "Ubuntu:22.04:LTS", "openssl", ["3.0.2-0ubuntu1.15"]),
-    rec("RLSA-2024:1234", "Rocky Linux:9", "openssl", ["1:3.0.7-24.el9"]),
+    # Rocky (like Alma, Red Hat and SUSE) lists every binary rpm an errata fixes: openssl-libs
+    rec("RLSA-2024:1234", "Rocky Linux:9", "openssl-libs", ["1:3.0.7-24.el9"]),
     rec(
         "PYSEC-2018-28",
         "PyPI",
@@ -275,7 +276,7 @@ def test_registry_reference_and_the_sources_policy(tmp_path: Path, osv: OsvServe
 
 def test_ubuntu_lts_and_rocky_rpm_images(tmp_path: Path, osv: OsvServer) -> None:
     """Ubuntu's OSV spelling (``Ubuntu:22.04:LTS``) and an rpm sqlite database spooled by the
-    layer walk, both looked up by source package."""
+    layer walk: the deb looked up by its source package, the rpm by its own name."""
     from tests.image.rpmdb import header_blob, write_rpmdb
 
     ubuntu_status = (

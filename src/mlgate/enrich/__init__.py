@@ -89,7 +89,7 @@ PROP_OSV_VERSION = "mlgate:osv-version"
 
 def query_for(comp: Component, version: str) -> PackageQuery:
     """What OSV is asked about ``comp``: its own name and version, or for an OS package from
-    an image the source package's (Debian, Ubuntu, Alpine and Rocky advise per source)."""
+    an image the source package's (Debian, Ubuntu and Alpine advise per source package)."""
     name = comp.prop(PROP_OSV_NAME) or comp.name
     version = comp.prop(PROP_OSV_VERSION) or version
     return PackageQuery(comp.ecosystem, normalize_name(comp.ecosystem, name), version, name)

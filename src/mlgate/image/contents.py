@@ -6,9 +6,10 @@ by content (:func:`mlgate.formats.sniff`). :func:`image_inventory` turns the cap
 components: the image itself (kind ``container``) and below it OS packages and Python packages,
 each located at ``<image>:/path`` with the digest of the layer the file came from.
 
-OS packages keep their binary name (what the SBOM and other scanners list) and carry the source
-package OSV keys its Debian/Ubuntu/Alpine/Rocky advisories on (``mlgate:osv-name``,
-``mlgate:osv-version``), which the enrich stage queries instead.
+OS packages keep their binary name (what the SBOM and other scanners list). Debian, Ubuntu and
+Alpine advise per source package: those carry it (``mlgate:osv-name``, ``mlgate:osv-version``)
+and the enrich stage queries it instead. RPM advisories list binary packages: rpm packages are
+queried by their own name.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ CODE_TRAVERSAL = "image-traversal"  # the reader's warning code for an escaping 
 RULE_TRAVERSAL = "MLG-IMAGE-PATH-TRAVERSAL"
 PROP_CONTAINER = "mlgate:container"  # bom-ref of the image a component was found in
 PROP_LAYER = "mlgate:layer"
+PROP_SOURCE_PACKAGE = "mlgate:source-package"  # rpm: the source rpm's name
 PROP_SOURCE = "mlgate:image-source"  # registry | oci-layout | archive
 PROP_USER = "mlgate:image-user"
 PROP_CREATED = "mlgate:image-created"
@@ -381,7 +383,6 @@ class _Builder:
         for row, problem in problems:
             self.warn(path, problem, row)
         eco = self._ecosystem(osr, "rpm packages", path)
-        base = eco.split(":", 1)[0]
         namespace = osr.purl_namespace if osr is not None and osr.id else "rpm"
         distro = osr.distro_qualifier if osr is not None else ""
         for pkg in packages:
@@ -391,8 +392,9 @@ class _Builder:
                 qualifiers["epoch"] = str(pkg.epoch)
             if distro:
                 qualifiers["distro"] = distro
-            # Rocky, Alma, SUSE key advisories on the source rpm; Red Hat on either
-            osv_name = pkg.source_name if pkg.source_name and base != "Red Hat" else pkg.name
+            # Red Hat, Rocky, Alma and SUSE advisories list every binary rpm they fix: OSV is
+            # asked about the package's own name (the source rpm is only recorded)
+            source = ((PROP_SOURCE_PACKAGE, pkg.source_name),) if pkg.source_name else ()
             purl = PackageURL(
                 type="rpm", namespace=namespace, name=pkg.name, version=version,
                 qualifiers=qualifiers,
@@ -407,9 +409,7 @@ class _Builder:
                     scope=Scope.TRANSITIVE,
                     declared_in=(image_location(self.meta, path),),
                     licenses=_licenses(pkg.license),
-                    properties=self.props(
-                        file, (PROP_OSV_NAME, osv_name), (PROP_OSV_VERSION, pkg.version)
-                    ),
+                    properties=self.props(file, *source),
                 )
             )
 

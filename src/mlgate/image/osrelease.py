@@ -3,8 +3,9 @@
 OSV spells releases its own way per distribution (https://ossf.github.io/osv-schema/): Debian by
 major number (``Debian:12``), Ubuntu by ``YY.MM`` with a mandatory ``:LTS`` suffix for long-term
 releases (``Ubuntu:22.04:LTS``), Alpine by ``vX.Y`` (``Alpine:v3.19``), Rocky and Alma by major
-number. A distribution OSV does not know keeps its name and is reported as not applicable by
-the enrich stage rather than queried under a wrong key.
+number, openSUSE by product and release (``openSUSE:Leap 15.5``, ``openSUSE:Tumbleweed``). A
+distribution OSV does not know keeps its name and is reported as not applicable by the enrich
+stage rather than queried under a wrong key.
 """
 
 from __future__ import annotations
@@ -102,10 +103,17 @@ def osv_ecosystem(osr: OsRelease) -> str:
             # Red Hat keys on CPE product streams (baseos, appstream ...) a package database
             # does not name: the bare ecosystem, matched by the API across streams
             return "Red Hat"
-        case "opensuse-leap" | "opensuse-tumbleweed" | "opensuse":
-            return f"openSUSE:{osr.pretty_name}" if osr.pretty_name else "openSUSE"
+        case "opensuse-leap":
+            return f"openSUSE:Leap {vid}" if vid else "openSUSE"
+        case "opensuse-tumbleweed":
+            return "openSUSE:Tumbleweed"
+        case "opensuse":
+            return "openSUSE"
         case "sles" | "sled" | "sle-micro":
-            return f"SUSE:{osr.pretty_name}" if osr.pretty_name else "SUSE"
+            # SUSE files each package under the product module that ships it ("SUSE:Linux
+            # Enterprise Module for Basesystem 15 SP5"), which os-release does not name: the
+            # bare family, matched across products
+            return "SUSE"
         case "photon":
             return f"Photon OS:{vid}" if vid else "Photon OS"
         case "mageia":
