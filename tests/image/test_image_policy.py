@@ -47,7 +47,7 @@ def rules(findings):  # type: ignore[no-untyped-def]
     return sorted(f.rule_id for f in findings)
 
 
-@pytest.mark.parametrize("user", [None, "", "0", "root", "0:0"])
+@pytest.mark.parametrize("user", [None, "", "0", "root", "0:0", "0:1000", "root:app", " root "])
 def test_root_user(user: str | None) -> None:
     found = check_image_configs([image(user)], ImagePolicy(), NOW)
     assert rules(found) == ["MLG-IMAGE-ROOT-USER"]
@@ -57,6 +57,15 @@ def test_root_user(user: str | None) -> None:
 
 def test_non_root_fresh_image_is_clean() -> None:
     assert check_image_configs([image("10001:10001")], ImagePolicy(), NOW) == []
+    assert check_image_configs([image("1000:0")], ImagePolicy(), NOW) == []  # group 0 only
+
+
+@pytest.mark.parametrize(
+    "created", ["1970-01-01T00:00:00Z", "1980-01-01T00:00:01Z", "0001-01-01T00:00:00Z"]
+)
+def test_reproducible_build_placeholder_dates_are_not_an_age(created: str) -> None:
+    """ko, Bazel and nix write the Unix epoch, Buildpacks 1980-01-01: no build date at all."""
+    assert check_image_configs([image("app", created=created)], ImagePolicy(), NOW) == []
 
 
 def test_ports_age_and_base() -> None:
@@ -95,7 +104,7 @@ def test_policy_file_sets_thresholds_and_turns_checks_off() -> None:
         ("MLG-IMAGE-STALE", Severity.HIGH),
         ("MLG-IMAGE-EXPOSED-PORTS", Severity.LOW),
     }
-    with pytest.raises(PolicyError, match="max-age"):
+    with pytest.raises(PolicyError, match="did you mean 'max-age-days'"):
         parse_policy_text("images:\n  max-age: 5\n")
 
 

@@ -18,7 +18,10 @@ from mlgate.policy.config import ImagePolicy
 
 PROP_SOURCE = "mlgate:image-source"
 PROP_REF = "mlgate:image-ref"
-ROOT_USERS = frozenset({"", "0", "root", "0:0", "root:root", "0:root", "root:0"})
+ROOT_USERS = frozenset({"", "0", "root"})  # the user part of USER user[:group]
+# Reproducible builds write a placeholder instead of the build time: the Unix epoch (ko, Bazel,
+# nix, SOURCE_DATE_EPOCH=0) or 1980-01-01T00:00:01Z (Buildpacks). Such an image has no age.
+PLACEHOLDER_BEFORE = dt.datetime(1980, 1, 2, tzinfo=dt.UTC)
 
 
 def _location(comp: Component) -> Location:
@@ -82,7 +85,7 @@ class RootUserRule(ImageRule):
 
     def check(self, image: Component) -> Iterator[Finding]:
         user = (image.prop("mlgate:image-user") or "").strip()
-        if user.lower() in ROOT_USERS:
+        if user.partition(":")[0] in ROOT_USERS:  # any group: uid 0 is root
             shown = f"USER {user}" if user else "no USER"
             yield self.finding(
                 image,
@@ -118,7 +121,7 @@ class StaleImageRule(ImageRule):
 
     def check(self, image: Component) -> Iterator[Finding]:
         created = parse_created(image.prop("mlgate:image-created") or "")
-        if created is None:
+        if created is None or created < PLACEHOLDER_BEFORE:
             return
         age = (self.now - created).days
         if age > self.policy.max_age_days:
