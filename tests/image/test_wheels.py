@@ -175,3 +175,22 @@ def test_unreadable_metadata_members_are_warnings_never_a_crash(tmp_path: Path) 
     assert code == 1
     warned = {w["path"].split("/")[0] for w in json.loads(out.read_text())["warnings"]}
     assert {f"{kind}{how}" for how in hows for kind in "ws"} <= warned
+
+
+def test_sdist_with_a_huge_pax_header_is_refused(tmp_path: Path) -> None:
+    """tarfile reads a pax or GNU long-name header whole, however large it claims to be: one
+    far beyond any real header (8 MB here, compressed to a few KB) is refused unread."""
+    path = tmp_path / "vendor/bomb-1.0.tar.gz"
+    path.parent.mkdir(parents=True)
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("bomb-1.0/setup.py")
+        info.pax_headers = {"comment": "x" * (8 * 1024 * 1024)}
+        tf.addfile(info, io.BytesIO(b""))
+        data = metadata("bomb", "1.0")
+        pkg = tarfile.TarInfo("bomb-1.0/PKG-INFO")
+        pkg.size = len(data)
+        tf.addfile(pkg, io.BytesIO(data))
+    inv = build_inventory(tmp_path)
+    assert "bomb" not in {c.name for c in inv.components}
+    [warning] = [w for w in inv.warnings if w.path == "vendor/bomb-1.0.tar.gz"]
+    assert "header" in warning.message

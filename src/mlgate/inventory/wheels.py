@@ -36,6 +36,7 @@ from mlgate.model import Component, Location, ScanWarning, Scope, normalize_name
 MAX_MEMBERS = 100_000  # a large wheel (torch) holds ~15,000 files
 MAX_METADATA_BYTES = 1024 * 1024
 MAX_SDIST_BYTES = 512 * 1024 * 1024  # decompressed bytes streamed before giving up on PKG-INFO
+MAX_TAR_HEADER_BYTES = 1024 * 1024  # pax / GNU long-name records (real ones: a few hundred bytes)
 PROP_ARTIFACT = "mlgate:artifact"  # wheel | sdist
 PROP_VENDORED_IN = "mlgate:vendored-in"
 # What zipfile raises on a member it cannot give back: encrypted (RuntimeError), an unknown
@@ -174,6 +175,27 @@ class WheelExtractor(Extractor):
         return result
 
 
+_LONG_HEADERS = frozenset(
+    {
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+    }
+)
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """tarfile reads pax and GNU long-name headers whole into memory: a size beyond any real
+    header is refused before that read."""
+
+    def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _LONG_HEADERS and self.size > MAX_TAR_HEADER_BYTES:
+            raise ExtractError(f"a {self.size}-byte extended tar header; not read")
+        return super()._proc_member(tarfile)  # type: ignore[misc,no-any-return]
+
+
 class _Bounded:
     """A read-only stream that refuses to give more than ``limit`` bytes."""
 
@@ -213,7 +235,9 @@ class SdistExtractor(Extractor):
         try:
             with gzip.open(file.path, "rb") as gz:
                 stream = _Bounded(gz, MAX_SDIST_BYTES)
-                with tarfile.open(fileobj=stream, mode="r|") as tf:  # type: ignore[call-overload]
+                with tarfile.open(  # type: ignore[call-overload]
+                    fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo
+                ) as tf:
                     for count, member in enumerate(tf):
                         if count >= MAX_MEMBERS:
                             raise ExtractError(
