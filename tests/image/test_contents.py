@@ -553,3 +553,14 @@ def test_rpm_sqlite_work_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     )
     [warning] = inv.warnings
     assert "rpm database not read: interrupted" in warning.message
+
+
+def test_dpkg_status_with_an_endless_field_parses_in_one_pass() -> None:
+    """A hostile status whose one paragraph runs a million continuation lines (19 MB, under the
+    64 MB bound): joining them one by one copied the growing field each time (hours)."""
+    lines = " continuation line\n" * 1_000_000
+    text = f"Package: a\nStatus: install ok installed\nVersion: 1\nDescription: x\n{lines}"
+    text += "\nPackage: b\nStatus: install ok installed\nVersion: 2\n"
+    packages, problems = parse_status(text)
+    assert [(p.name, p.version, p.line) for p in packages] == [("a", "1", 1), ("b", "2", 1_000_006)]
+    assert problems == []

@@ -32,22 +32,30 @@ class DebPackage:
     line: int  # of the paragraph's first line
 
 
+def _joined(fields: dict[str, list[str]]) -> dict[str, str]:
+    return {key: "\n".join(lines) for key, lines in fields.items()}
+
+
 def paragraphs(text: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """(first line, fields) of each paragraph; continuation lines are joined with newlines."""
-    fields: dict[str, str] = {}
+    """(first line, fields) of each paragraph; continuation lines are joined with newlines.
+
+    Lines are collected and joined once per paragraph: appending each to a growing string copies
+    it every time, quadratic in a hostile field of a million lines.
+    """
+    fields: dict[str, list[str]] = {}
     start = 0
     key = ""
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.rstrip("\r")
         if not line.strip():
             if fields:
-                yield start, fields
+                yield start, _joined(fields)
             fields, key = {}, ""
             continue
         if line[0] in " \t":
             if not key:
                 raise DebFormatError("continuation line outside a field", lineno)
-            fields[key] += "\n" + line[1:]
+            fields[key].append(line[1:])
             continue
         name, sep, value = line.partition(":")
         if not sep or not name or " " in name:
@@ -55,9 +63,9 @@ def paragraphs(text: str) -> Iterator[tuple[int, dict[str, str]]]:
         if not fields:
             start = lineno
         key = name.strip()
-        fields[key] = value.strip()
+        fields[key] = [value.strip()]
     if fields:
-        yield start, fields
+        yield start, _joined(fields)
 
 
 def parse_status(text: str) -> tuple[list[DebPackage], list[tuple[int, str]]]:
