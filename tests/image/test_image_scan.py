@@ -314,3 +314,44 @@ def test_ubuntu_lts_and_rocky_rpm_images(tmp_path: Path, osv: OsvServer) -> None
     ecosystems = {c["ecosystem"] for c in data["components"] if c["kind"] == "os-package"}
     assert ecosystems == {"Ubuntu:22.04:LTS", "Rocky Linux:9"}
     assert code == 1
+
+
+def test_hostile_package_databases_are_warnings_and_the_scan_goes_on(
+    tmp_path: Path, osv: OsvServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Databases an attacker wrote: binary noise for dpkg and apk, an rpm database that is not
+    sqlite, one whose Packages is a view, metadata with escapes in its name. Each is a warning
+    naming image:/path; the good metadata still counts; never exit 2 or a traceback."""
+    import sqlite3
+
+    view = tmp_path / "view.sqlite"
+    conn = sqlite3.connect(view)
+    conn.execute("CREATE VIEW Packages AS SELECT 1 AS hnum, zeroblob(10) AS blob")
+    conn.close()
+    evil = b"Metadata-Version: 2.1\nName: evil\x1b[31m](x)\nVersion: 1.0\n"
+    image = Image(
+        [
+            Layer(
+                {
+                    "/etc/os-release": b"\x00\xff ID=\x1b[2J\n",
+                    "/var/lib/dpkg/status": bytes(range(256)) * 64,
+                    APK_PATH: b"\x00\x01\x02 not apk",
+                    "/var/lib/rpm/rpmdb.sqlite": view.read_bytes(),
+                    "/usr/lib/sysimage/rpm/Packages.db": b"\x00ndb" * 64,
+                    f"{SITE}/evil-1.0.dist-info/METADATA": evil,
+                    f"{SITE}/requests-2.19.0.dist-info/METADATA": REQUESTS_METADATA,
+                }
+            )
+        ],
+        user="app", created="2099-01-01T00:00:00Z",
+    )  # fmt: skip
+    layout = write_oci_layout(tmp_path / "layout", image)
+    code, data = scan(tmp_path, osv, "--image", str(layout))
+    assert code == 1  # requests 2.19.0 has an advisory; nothing else failed
+    assert "Traceback" not in capsys.readouterr().err
+    display = next(c for c in data["components"] if c["kind"] == "container")["locations"][0]
+    warned = {w["path"] for w in data["warnings"]}
+    for path in ("/var/lib/dpkg/status", APK_PATH, "/var/lib/rpm/rpmdb.sqlite"):
+        assert f"{display['path']}:{path}" in warned, path
+    names = {c["name"] for c in data["components"] if c["kind"] == "library"}
+    assert names == {"requests", "evil\x1b[31m](x)"}
