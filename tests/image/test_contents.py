@@ -476,6 +476,11 @@ def test_container_component_carries_the_config_facts() -> None:
         contents(source_kind="oci-layout", digest=None, ref="./layout")
     ).container
     assert local.purl is None and local.prop("docker:registry") is None
+    # a layout on disk has a digest but no repository: the purl names no local path as one
+    layout = image_inventory(
+        contents(source_kind="oci-layout", name="/home/ci/work/serve-layout", ref="x", tag=None)
+    ).container
+    assert layout.purl == f"pkg:oci/serve-layout@{DIGEST}?arch=amd64"
 
 
 def test_unknown_distribution_is_said_not_checked() -> None:

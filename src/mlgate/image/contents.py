@@ -193,7 +193,8 @@ def container_component(meta: ImageMeta) -> Component:
     purl = None
     if meta.digest and meta.digest.startswith("sha256:"):
         hashes = (Hash("SHA-256", meta.digest.removeprefix("sha256:")),)
-        qualifiers = {"repository_url": meta.name}
+        # a name under a registry host is a repository; a layout or tarball path is not one
+        qualifiers = {"repository_url": meta.name} if _registry_of(meta) else {}
         if meta.tag:
             qualifiers["tag"] = meta.tag
         arch = meta.platform.split("/")[1] if meta.platform.count("/") >= 1 else ""
