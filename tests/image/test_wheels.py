@@ -9,6 +9,8 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from mlgate.cli import main
 from mlgate.inventory import build_inventory
 from mlgate.model import Scope
@@ -194,3 +196,22 @@ def test_sdist_with_a_huge_pax_header_is_refused(tmp_path: Path) -> None:
     assert "bomb" not in {c.name for c in inv.components}
     [warning] = [w for w in inv.warnings if w.path == "vendor/bomb-1.0.tar.gz"]
     assert "header" in warning.message
+
+
+def test_member_bound_is_checked_before_the_listing_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zip named like an sdist with more members than any sdist (a dataset) is not one: no
+    warning. A wheel beyond the bound is refused. Neither is listed whole by zipfile first."""
+    from mlgate.inventory import wheels
+
+    monkeypatch.setattr(wheels, "MAX_MEMBERS", 10)  # a bound small enough for a test
+    many = {f"images-2024/{i}.png": b"\x89PNG" for i in range(11)}
+    write_wheel(tmp_path / "data/images-2024.zip", many)
+    write_wheel(
+        tmp_path / "dist/big-1.0-py3-none-any.whl",
+        {"big-1.0.dist-info/METADATA": metadata("big", "1.0"), **many},
+    )
+    inv = build_inventory(tmp_path)
+    assert [w.path for w in inv.warnings] == ["dist/big-1.0-py3-none-any.whl"]
+    assert "more than 10 members" in inv.warnings[0].message

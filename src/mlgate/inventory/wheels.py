@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import struct
 import tarfile
 import zipfile
 import zlib
+from pathlib import Path
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -82,7 +84,7 @@ def _component(
     )
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
+def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
     """The member's bytes (None when it is too large); ExtractError when it cannot be read."""
     if info.file_size > MAX_METADATA_BYTES:
         return None
@@ -93,15 +95,23 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
         raise ExtractError(f"{info.filename}: not readable: {exc}") from None
 
 
-def _open_zip(file: SourceFile) -> zipfile.ZipFile:
+class _TooManyMembers(ExtractError):
+    pass
+
+
+def open_zip(path: Path, size: int) -> zipfile.ZipFile:
+    """The zip, once its member count is known to be within the bound: zipfile lists the whole
+    central directory in memory, our own reader stops at the bound."""
+    from mlgate.inspect.archives import ZipFormatError, ZipReader
+
     try:
-        zf = zipfile.ZipFile(file.path)
-    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        with path.open("rb") as fh:
+            too_many = ZipReader(fh, size, MAX_MEMBERS).too_many
+        if too_many:
+            raise _TooManyMembers(f"more than {MAX_MEMBERS} members; not read")
+        return zipfile.ZipFile(path)
+    except (ZipFormatError, struct.error, zipfile.BadZipFile, EOFError, ValueError) as exc:
         raise ExtractError(f"not a readable zip: {exc}") from None
-    if len(zf.infolist()) > MAX_MEMBERS:
-        zf.close()
-        raise ExtractError(f"more than {MAX_MEMBERS} members; not read")
-    return zf
 
 
 class WheelExtractor(Extractor):
@@ -118,13 +128,13 @@ class WheelExtractor(Extractor):
         result = ExtractResult()
         main: tuple[str, str, tuple[str, ...], str] | None = None
         vendored: list[tuple[str, str, tuple[str, ...], str]] = []
-        with _open_zip(file) as zf:
+        with open_zip(file.path, file.size) as zf:
             for info in zf.infolist():
                 member = info.filename
                 if not member.endswith(".dist-info/METADATA"):
                     continue
                 try:
-                    raw = _read_member(zf, info)
+                    raw = read_member(zf, info)
                 except ExtractError as exc:
                     result.warnings.append(ScanWarning(f"{file.relpath}!{member}", str(exc)))
                     continue
@@ -227,10 +237,14 @@ class SdistExtractor(Extractor):
 
     def _pkg_info(self, file: SourceFile) -> tuple[bytes | None, str]:
         if file.name.endswith(".zip"):
-            with _open_zip(file) as zf:
+            try:
+                zf = open_zip(file.path, file.size)
+            except _TooManyMembers:
+                return None, ""  # more files than any sdist: a data archive named like one
+            with zf:
                 for info in zf.infolist():
                     if info.filename.count("/") == 1 and info.filename.endswith("/PKG-INFO"):
-                        return _read_member(zf, info), info.filename
+                        return read_member(zf, info), info.filename
             return None, ""
         try:
             with gzip.open(file.path, "rb") as gz:
