@@ -369,3 +369,21 @@ def test_final_file_system_matches_umoci_unpack(tmp_path: Path) -> None:
         got = {path: f.data for path, f in c.files.items()}
     assert got == expected
     assert "/srv/link.pkl" in got and "/stage/m.pkl" not in got
+
+
+@pytest.mark.parametrize(
+    ("suffix", "error"),
+    [(b"", None), (b"\0" * 1000, None), (b"garbage", "trailing garbage after the gzip stream")],
+)
+def test_multi_member_gzip_layer(tmp_path: Path, suffix: bytes, error: str | None) -> None:
+    tar = Layer({"/etc/one": b"1" * 5000, "/etc/two": b"2" * 5000}).tar_bytes()
+    blob = gzip.compress(tar[:3000], mtime=0) + gzip.compress(tar[3000:], mtime=0) + suffix
+    image = Image([Layer(tar=tar)])
+    image._blobs = [blob]
+    layout = write_oci_layout(tmp_path / "gz", image)
+    if error:
+        with pytest.raises(ImageError, match=error):
+            read_image(str(layout), select).__enter__()
+        return
+    with read_image(str(layout), select) as c:
+        assert c.files["/etc/two"].data == b"2" * 5000
