@@ -409,6 +409,9 @@ def test_selector_captures_what_the_inventory_reads() -> None:
         is Capture.SKIP
     )
     assert sel("/srv/weights.tar.gz", 40, b"\x1f\x8b\x08" + b"\x00" * 20) is Capture.SPOOL
+    # only compressed documentation is skipped there: a zip or tar hidden among it is kept
+    zip_head = b"PK\x03\x04" + b"\x00" * 40
+    assert sel("/usr/share/doc/pkg/weights.zip", 44, zip_head) is Capture.SPOOL
     assert ImageSelector(models=False)("/srv/model.bin", 30, pickle_head) is Capture.SKIP
     big = ImageSelector()
     assert big("/var/lib/dpkg/status", 1 << 40, b"") is Capture.SKIP

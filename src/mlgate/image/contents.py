@@ -56,8 +56,10 @@ SITE_DIRS = ("/site-packages/", "/dist-packages/")
 _DATABASES = frozenset({*OS_RELEASE_PATHS, DPKG_STATUS, APK_INSTALLED})
 MAX_DATABASE_BYTES = 64 * 1024 * 1024  # a dpkg status of a large image is a few MB
 MAX_METADATA_BYTES = 4 * 1024 * 1024
-# Archives in these folders are documentation (changelog.gz, man pages), not shipped models:
-# spooling and scanning thousands of them would dominate the scan of any distribution image.
+# Compressed files in these folders are documentation (changelog.gz, man pages), not shipped
+# models: spooling and scanning thousands of them would dominate the scan of any distribution
+# image. Only single compressed streams are skipped: a zip or tar hidden there is still read.
+DOC_STREAM_FORMATS = frozenset({"gzip", "bz2", "xz", "zlib", "lzma"})
 ARCHIVE_SKIP_PREFIXES = (
     "/usr/share/doc/",
     "/usr/share/man/",
@@ -136,7 +138,7 @@ class ImageSelector:
             return Capture.SKIP
         if found is None or found.kind is FormatKind.DATA:
             return Capture.SKIP
-        if found.kind is FormatKind.ARCHIVE and path.startswith(ARCHIVE_SKIP_PREFIXES):
+        if found.format in DOC_STREAM_FORMATS and path.startswith(ARCHIVE_SKIP_PREFIXES):
             return Capture.SKIP
         return Capture.SPOOL
 
