@@ -180,6 +180,9 @@ def test_normalise() -> None:
     assert normalise("a/../../x") is None
     assert normalise("..") is None
     assert normalise(".") == "/"
+    assert normalise("a/..") == "/"
+    assert normalise("/../x") is None
+    assert normalise("dir\\name") == "/dir\\name"  # an ordinary character on Linux
 
 
 def _truncated_layout(tmp_path: Path, compression: str) -> tuple[Path, str]:

@@ -155,6 +155,18 @@ class _TarStream:
         return clean
 
 
+class _Content:
+    """The ``size`` bytes of one member, read from the layer stream."""
+
+    def __init__(self, stream: _TarStream, size: int) -> None:
+        self.stream, self.left = stream, size
+
+    def read(self, n: int) -> bytes:
+        data = self.stream.read(min(n, self.left))
+        self.left -= len(data)
+        return data
+
+
 class _Gunzip:
     """gzip members decompressed with zlib in large chunks (``gzip.GzipFile`` reads 8 KiB at a
     time). zlib checks each member's CRC and length; NUL padding may follow the last member,
@@ -244,9 +256,14 @@ def _decompressed(raw: _Peek) -> Readable:
 
 
 def normalise(name: str) -> str | None:
-    """``./usr//lib/../bin/x`` -> ``/usr/bin/x``; None when the name climbs out of the root."""
+    """``./usr//lib/../bin/x`` -> ``/usr/bin/x``; None when the name climbs out of the root.
+    (A backslash is an ordinary character in a Linux file name.)"""
+    plain = "//" not in name and "/./" not in name and "/../" not in name
+    plain = plain and name not in (".", "..") and not name.startswith(("./", "../"))
+    if plain and not name.endswith(("/", "/.", "/..")):
+        return "/" + name.lstrip("/")
     parts: list[str] = []
-    for part in name.replace("\\", "/").split("/"):
+    for part in name.split("/"):
         if part in ("", "."):
             continue
         if part == "..":
@@ -259,11 +276,11 @@ def normalise(name: str) -> str | None:
 
 
 def _ancestors(path: str) -> Iterator[str]:
-    while True:
-        path = posixpath.dirname(path)
-        if path == "/":
-            return
-        yield path
+    """``/a/b/c`` -> ``/a/b``, ``/a``."""
+    end = path.rfind("/")
+    while end > 0:
+        yield path[:end]
+        end = path.rfind("/", 0, end)
 
 
 class _Walk:
@@ -280,6 +297,11 @@ class _Walk:
         self.origin: dict[str, int] = {}  # captured path -> layer index
         self.dir_refs: dict[str, int] = {}  # folder -> captured files below it
         self.symlinks: dict[str, int] = {}  # symlink path -> layer index
+        # the folder whose ancestors were last found free of symlinks and captured files, and
+        # the count of entries added to either since (members come folder by folder)
+        self._clean_parent = ""
+        self._clean_at = -1
+        self._added = 0
         self.warnings: list[ScanWarning] = []
         self.members = 0
         self.tar_bytes = 0
@@ -294,6 +316,7 @@ class _Walk:
         )
 
     def _add(self, image_file: ImageFile, index: int) -> None:
+        self._added += 1
         self.files[image_file.path] = image_file
         self.origin[image_file.path] = index
         for anc in _ancestors(image_file.path):
@@ -344,6 +367,7 @@ class _Walk:
 
     def layer(self, index: int, layer: LayerInfo, stream: Readable) -> None:
         tail = _TarStream(stream, self.limits.max_tar_bytes - self.tar_bytes)
+        self.stream = tail
         tf = tarfile.open(fileobj=cast(IO[bytes], tail), mode="r:")  # noqa: SIM115
         try:
             while True:
@@ -390,6 +414,24 @@ class _Walk:
                 name = posixpath.join(parent, base[len(WHITEOUT) :])
                 self._remove_tree(name, below_only=False, before=index)
             return
+        if parent != self._clean_parent or self._added != self._clean_at:
+            if not self._ancestors_clean(layer, path):
+                return
+            self._clean_parent, self._clean_at = parent, self._added
+        self._replace(path, m.isdir())
+        if m.isdir():
+            return
+        if m.issym():
+            self._added += 1
+            self.symlinks[path] = index
+        elif m.islnk():
+            self.hardlink(index, layer, path, m.linkname)
+        elif m.isreg():
+            self.regular(index, layer, tf, m, path)
+
+    def _ancestors_clean(self, layer: LayerInfo, path: str) -> bool:
+        """No folder above ``path`` is a symlink (else a warning: symlinks are not followed);
+        a captured file where a folder now is gets dropped."""
         for anc in _ancestors(path):
             if anc in self.symlinks:
                 self.warn(
@@ -398,18 +440,10 @@ class _Walk:
                     "followed)",
                     "image-traversal",
                 )
-                return
+                return False
             if anc in self.files:  # a file replaced by a folder
                 self._drop(anc)
-        self._replace(path, m.isdir())
-        if m.isdir():
-            return
-        if m.issym():
-            self.symlinks[path] = index
-        elif m.islnk():
-            self.hardlink(index, layer, path, m.linkname)
-        elif m.isreg():
-            self.regular(index, layer, tf, m, path)
+        return True
 
     def hardlink(self, index: int, layer: LayerInfo, path: str, linkname: str) -> None:
         target = normalise(linkname)
@@ -455,9 +489,16 @@ class _Walk:
     def regular(
         self, index: int, layer: LayerInfo, tf: tarfile.TarFile, m: tarfile.TarInfo, path: str
     ) -> None:
-        fh = tf.extractfile(m)
-        if fh is None:
-            return
+        if m.sparse is None:
+            # the content follows the header: read it from the layer stream itself (cheaper
+            # than tarfile's per-member file object, which matters at 10^5 members)
+            self.stream.seek(m.offset_data)
+            fh: _Content | IO[bytes] = _Content(self.stream, m.size)
+        else:
+            sparse = tf.extractfile(m)
+            if sparse is None:
+                return
+            fh = sparse
         head = fh.read(HEAD_BYTES)
         choice = self.select(path, m.size, head)
         if choice is Capture.SKIP:
