@@ -572,3 +572,47 @@ def test_dpkg_status_with_an_endless_field_parses_in_one_pass() -> None:
     packages, problems = parse_status(text)
     assert [(p.name, p.version, p.line) for p in packages] == [("a", "1", 1), ("b", "2", 1_000_006)]
     assert problems == []
+
+
+def test_python_packages_of_the_os_package_manager_are_not_pypi_packages() -> None:
+    """six installed by dpkg (python3-six) or apk (py3-six) is the OS package, advised by the
+    distribution (which backports fixes without a new upstream version): not also a PyPI
+    component. What pip installed beside it still is."""
+    deb_site = "/usr/lib/python3/dist-packages"
+    six = b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n"
+    status = b"Package: python3-six\nStatus: install ok installed\nVersion: 1.16.0-4\n"
+    listing = (
+        f"/.\n/usr\n{deb_site}/six-1.16.0.dist-info\n{deb_site}/six-1.16.0.dist-info/METADATA\n"
+    )
+    sel = ImageSelector()
+    assert sel("/var/lib/dpkg/info/python3-six:amd64.list", 100, b"/.") is Capture.MEMORY
+    pip_site = "/usr/local/lib/python3.11/dist-packages"
+    inv = image_inventory(
+        contents(
+            mem("/etc/os-release", DEBIAN_OS),
+            mem("/var/lib/dpkg/status", status),
+            mem("/var/lib/dpkg/info/python3-six:amd64.list", listing.encode()),
+            mem(f"{deb_site}/six-1.16.0.dist-info/METADATA", six),
+            mem(f"{pip_site}/requests-2.31.0.dist-info/METADATA", METADATA),
+        )
+    )
+    assert sorted((c.ecosystem, c.name) for c in inv.components) == [
+        ("Debian:12", "python3-six"),
+        ("PyPI", "Requests"),
+    ]
+    alpine_site = "/usr/lib/python3.11/site-packages"
+    apk = (
+        f"P:py3-six\nV:1.16.0-r9\no:py3-six\nF:{alpine_site[1:]}/six-1.16.0.dist-info\nR:METADATA\n"
+    )
+    inv = image_inventory(
+        contents(
+            mem("/etc/os-release", b"ID=alpine\nVERSION_ID=3.19.1\n"),
+            mem("/lib/apk/db/installed", apk.encode()),
+            mem(f"{alpine_site}/six-1.16.0.dist-info/METADATA", six),
+            mem(f"{alpine_site}/requests-2.31.0.dist-info/METADATA", METADATA),
+        )
+    )
+    assert sorted((c.ecosystem, c.name) for c in inv.components) == [
+        ("Alpine:v3.19", "py3-six"),
+        ("PyPI", "Requests"),
+    ]

@@ -1,10 +1,12 @@
 """apk-tools' database ``/lib/apk/db/installed``: one ``X:value`` line per field, blank line
 between packages (``P`` name, ``V`` version, ``A`` arch, ``L`` license, ``o`` origin = the
-source package Alpine's advisories are keyed on)."""
+source package Alpine's advisories are keyed on; ``F``/``R`` the folders and files installed)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+METADATA_NAMES = ("METADATA", "PKG-INFO")
 
 
 class ApkFormatError(ValueError):
@@ -21,12 +23,17 @@ class ApkPackage:
     license: str
     origin: str
     line: int
+    # files of the package (``F:`` folder, ``R:`` name) that are Python core metadata: the
+    # inventory leaves those distributions to apk
+    python_metadata: tuple[str, ...] = ()
 
 
 def parse_installed(text: str) -> tuple[list[ApkPackage], list[tuple[int, str]]]:
     out: list[ApkPackage] = []
     problems: list[tuple[int, str]] = []
     fields: dict[str, str] = {}
+    owned: list[str] = []
+    folder = ""
     start = 0
 
     def flush() -> None:
@@ -44,6 +51,7 @@ def parse_installed(text: str) -> tuple[list[ApkPackage], list[tuple[int, str]]]
                 license=fields.get("L", ""),
                 origin=fields.get("o", "") or name,
                 line=start,
+                python_metadata=tuple(owned),
             )
         )
 
@@ -51,12 +59,16 @@ def parse_installed(text: str) -> tuple[list[ApkPackage], list[tuple[int, str]]]
         line = raw.rstrip("\r")
         if not line.strip():
             flush()
-            fields = {}
+            fields, owned, folder = {}, [], ""
             continue
         if len(line) < 2 or line[1] != ":":
             raise ApkFormatError(f"not an 'X:value' line: {line[:60]!r}", lineno)
         if not fields:
             start = lineno
+        if line[0] == "F":
+            folder = line[2:]
+        elif line[0] == "R" and (line[2:] in METADATA_NAMES or line.endswith(".egg-info")):
+            owned.append(f"/{folder}/{line[2:]}" if folder else f"/{line[2:]}")
         # file lists (F:, R:, Z: ...) repeat keys; only the package's own fields are kept
         fields.setdefault(line[0], line[2:])
     flush()

@@ -44,6 +44,7 @@ from mlgate.model import (
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_STATUS_D = "/var/lib/dpkg/status.d/"
+DPKG_INFO = "/var/lib/dpkg/info/"  # <package>[:arch].list: the files each package installed
 APK_INSTALLED = "/lib/apk/db/installed"
 RPM_SQLITE = (
     "/var/lib/rpm/rpmdb.sqlite",
@@ -122,6 +123,8 @@ class ImageSelector:
         if path in _DATABASES:
             return self._bounded(path, size, MAX_DATABASE_BYTES)
         if path.startswith(DPKG_STATUS_D) and not path.endswith(".md5sums"):
+            return self._bounded(path, size, MAX_DATABASE_BYTES)
+        if path.startswith(DPKG_INFO) and path.endswith(".list"):
             return self._bounded(path, size, MAX_DATABASE_BYTES)
         if path in RPM_SQLITE:
             return Capture.SPOOL  # sqlite reads it as a file
@@ -232,6 +235,9 @@ class _Builder:
         self.container = container_component(self.meta)
         self.out = ImageInventory(container=self.container)
         self.selector = selector
+        # Python metadata files an OS package installed (python3-six, py3-six): the distribution
+        # advises those, so they are not PyPI components too
+        self.os_owned: set[str] = set()
 
     def warn(self, path: str, message: str, line: int | None = None) -> None:
         self.out.warnings.append(
@@ -310,6 +316,14 @@ class _Builder:
                     )
                 )
 
+    def dpkg_owned(self) -> None:
+        """The Python metadata files listed in dpkg's per-package file lists."""
+        for path, file in self.contents.files.items():
+            if path.startswith(DPKG_INFO) and path.endswith(".list"):
+                for line in _text(file).splitlines():
+                    if _is_metadata(line):
+                        self.os_owned.add(line)
+
     # -- apk -------------------------------------------------------------------------------
     def apk(self, osr: OsRelease | None) -> None:
         file = self.contents.files.get(APK_INSTALLED)
@@ -326,6 +340,7 @@ class _Builder:
         for line, problem in problems:
             self.warn(APK_INSTALLED, problem, line)
         for pkg in packages:
+            self.os_owned.update(pkg.python_metadata)
             qualifiers = {"arch": pkg.arch} if pkg.arch else {}
             if distro:
                 qualifiers["distro"] = distro
@@ -421,7 +436,7 @@ class _Builder:
         from mlgate.policy.licenses import licenses_from_metadata
 
         for path in sorted(self.contents.files):
-            if not _is_metadata(path):
+            if not _is_metadata(path) or path in self.os_owned:
                 continue
             file = self.contents.files[path]
             if file.data is None:
@@ -518,6 +533,7 @@ def image_inventory(
     osr = builder.os_release()
     builder.out.os = osr
     builder.dpkg(osr)
+    builder.dpkg_owned()
     builder.apk(osr)
     builder.rpm(osr)
     builder.python()
