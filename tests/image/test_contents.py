@@ -616,3 +616,83 @@ def test_python_packages_of_the_os_package_manager_are_not_pypi_packages() -> No
         ("Alpine:v3.19", "py3-six"),
         ("PyPI", "Requests"),
     ]
+
+
+PY_SPEC = """Name: python3-six
+Version: 1.16.0
+Release: 1.el9
+Summary: demo
+License: MIT
+BuildArch: noarch
+%description
+demo
+%install
+mkdir -p %{buildroot}/usr/lib/python3.9/site-packages/six-1.16.0.dist-info
+printf 'Metadata-Version: 2.1\\nName: six\\nVersion: 1.16.0\\n' \\
+  > %{buildroot}/usr/lib/python3.9/site-packages/six-1.16.0.dist-info/METADATA
+touch %{buildroot}/usr/lib/python3.9/site-packages/six.py
+%files
+/usr/lib/python3.9/site-packages/six-1.16.0.dist-info
+/usr/lib/python3.9/site-packages/six.py
+"""
+
+
+def test_python_metadata_owned_by_an_rpm_is_not_a_pypi_package(tmp_path: Path) -> None:
+    """rpm records every file of python3-six (basenames, dirnames, dir indexes): its METADATA
+    is the rpm's, advised by the distribution, not a PyPI component too."""
+    import shutil
+    import subprocess
+
+    if shutil.which("rpm") is None or shutil.which("rpmbuild") is None:
+        pytest.skip("rpm/rpmbuild are not installed (apt-get install rpm)")
+    top, dbpath = tmp_path / "build", tmp_path / "spool/var/lib/rpm"
+    (top / "SPECS").mkdir(parents=True)
+    dbpath.mkdir(parents=True)
+    (top / "SPECS/six.spec").write_text(PY_SPEC)
+    sqlite = ["--define", "_db_backend sqlite"]
+    build = ["rpmbuild", "--define", f"_topdir {top}", *sqlite, "-bb", str(top / "SPECS/six.spec")]
+    subprocess.run(build, capture_output=True, check=True)
+    [package] = (top / "RPMS").rglob("*.rpm")
+    rpm = ["rpm", "--dbpath", str(dbpath), *sqlite]
+    subprocess.run([*rpm, "--initdb"], capture_output=True, check=True)
+    install = [*rpm, "-i", "--justdb", "--nodeps", "--nosignature", str(package)]
+    subprocess.run(install, capture_output=True, check=True)
+    rel = "var/lib/rpm/rpmdb.sqlite"
+    db = ImageFile("/" + rel, LAYER1, (dbpath / "rpmdb.sqlite").stat().st_size, spool=rel)
+    site = "/usr/lib/python3.9/site-packages"
+    six = b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n"
+    inv = image_inventory(
+        contents(
+            db,
+            mem("/etc/os-release", b'ID="rocky"\nVERSION_ID="9.3"\n'),
+            mem(f"{site}/six-1.16.0.dist-info/METADATA", six),
+            mem(f"{site}/requests-2.31.0.dist-info/METADATA", METADATA),
+            spool_root=tmp_path / "spool",
+        )
+    )
+    assert sorted((c.ecosystem, c.name) for c in inv.components) == [
+        ("PyPI", "Requests"),
+        ("Rocky Linux:9", "python3-six"),
+    ]
+    assert inv.warnings == []
+    # the same header with a lying count of file names: a warning, the package still counts
+    import sqlite3
+    import struct
+
+    from mlgate.image.rpm import TAG_BASENAMES
+
+    conn = sqlite3.connect(dbpath / "rpmdb.sqlite")
+    [(hnum, blob)] = conn.execute("SELECT hnum, blob FROM Packages").fetchall()
+    bad = bytearray(blob)
+    for i in range(struct.unpack_from(">I", blob)[0]):
+        if struct.unpack_from(">i", blob, 8 + 16 * i)[0] == TAG_BASENAMES:
+            struct.pack_into(">I", bad, 8 + 16 * i + 12, 10_000_000)
+    conn.execute("UPDATE Packages SET blob = ? WHERE hnum = ?", (bytes(bad), hnum))
+    conn.commit()
+    conn.close()
+    db = ImageFile("/" + rel, LAYER1, (dbpath / "rpmdb.sqlite").stat().st_size, spool=rel)
+    inv = image_inventory(contents(db, spool_root=tmp_path / "spool"))
+    assert [c.name for c in inv.components] == ["python3-six"]
+    [warning] = [w for w in inv.warnings if "file list" in w.message]
+    assert "file names but 3 folder indexes" in warning.message
+    assert warning.path.endswith(f":/{rel}")

@@ -404,6 +404,7 @@ class _Builder:
         namespace = osr.purl_namespace if osr is not None and osr.id else "rpm"
         distro = osr.distro_qualifier if osr is not None else ""
         for pkg in packages:
+            self.os_owned.update(pkg.python_metadata)
             version = pkg.version.partition(":")[2] if pkg.epoch else pkg.version
             qualifiers = {"arch": pkg.arch} if pkg.arch else {}
             if pkg.epoch:

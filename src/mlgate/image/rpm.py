@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -23,6 +23,8 @@ MAX_VM_STEPS = 2_000_000_000  # sqlite instructions per database (a real one nee
 
 TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH = 1000, 1001, 1002, 1003
 TAG_VENDOR, TAG_LICENSE, TAG_ARCH, TAG_SOURCERPM = 1011, 1014, 1022, 1044
+TAG_DIRINDEXES, TAG_BASENAMES, TAG_DIRNAMES = 1116, 1117, 1118
+METADATA_NAMES = ("METADATA", "PKG-INFO")
 TYPE_INT32, TYPE_STRING, TYPE_STRING_ARRAY, TYPE_I18NSTRING = 4, 6, 8, 9
 _ENTRY = struct.Struct(">iIiI")
 
@@ -41,10 +43,11 @@ class RpmPackage:
     epoch: int | None
     source_name: str  # of the source rpm ("" when the header names none)
     row: int
+    python_metadata: tuple[str, ...] = ()  # Python metadata files the package installed
 
 
-def parse_header(blob: bytes) -> dict[int, str | int]:
-    """The wanted tags of one header blob (strings, or the first int32)."""
+def _index(blob: bytes) -> tuple[bytes, list[tuple[int, int, int, int]]]:
+    """The data store and the (tag, type, offset, count) entries of one header blob."""
     if len(blob) < 8:
         raise RpmFormatError("header shorter than its 8-byte preamble")
     il, dl = struct.unpack_from(">II", blob, 0)
@@ -53,12 +56,18 @@ def parse_header(blob: bytes) -> dict[int, str | int]:
     data_start = 8 + il * _ENTRY.size
     if data_start + dl > len(blob):
         raise RpmFormatError("header cut short: its data runs past the end of the blob")
-    data = blob[data_start : data_start + dl]
+    entries = [_ENTRY.unpack_from(blob, 8 + i * _ENTRY.size) for i in range(il)]
+    return blob[data_start : data_start + dl], entries
+
+
+def parse_header(blob: bytes) -> dict[int, str | int]:
+    """The wanted tags of one header blob (strings, or the first int32)."""
+    data, entries = _index(blob)
+    dl = len(data)
     wanted = {TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_VENDOR, TAG_LICENSE}
     wanted |= {TAG_ARCH, TAG_SOURCERPM}
     out: dict[int, str | int] = {}
-    for i in range(il):
-        tag, typ, offset, count = _ENTRY.unpack_from(blob, 8 + i * _ENTRY.size)
+    for tag, typ, offset, count in entries:
         if tag not in wanted:
             continue
         if offset < 0 or offset >= dl or count < 1:
@@ -75,6 +84,46 @@ def parse_header(blob: bytes) -> dict[int, str | int]:
         else:
             raise RpmFormatError(f"tag {tag}: unexpected type {typ}")
     return out
+
+
+def _strings(data: bytes, tag: int, offset: int, count: int) -> Iterator[str]:
+    """The ``count`` NUL-terminated strings of a string array, each checked against the data."""
+    if offset < 0 or count < 1 or offset >= len(data) or count > len(data) - offset:
+        raise RpmFormatError(f"tag {tag}: {count} strings at {offset} outside the data")
+    pos = offset
+    for _ in range(count):
+        end = data.find(b"\x00", pos)
+        if end < 0:
+            raise RpmFormatError(f"tag {tag}: string array runs past the data")
+        yield data[pos:end].decode("utf-8", "replace")
+        pos = end + 1
+
+
+def python_metadata(blob: bytes) -> tuple[str, ...]:
+    """Paths of Python core metadata (``METADATA``, ``PKG-INFO``, ``*.egg-info``) among the files
+    of the package: rpm stores them as base names, each with an index into the folder names."""
+    data, entries = _index(blob)
+    found = {tag: (typ, offset, count) for tag, typ, offset, count in entries}
+    if not {TAG_BASENAMES, TAG_DIRNAMES, TAG_DIRINDEXES} <= found.keys():
+        return ()  # no files, or the old flat OLDFILENAMES list
+    (btype, boff, bcount), (dtype, doff, dcount) = found[TAG_BASENAMES], found[TAG_DIRNAMES]
+    itype, ioff, icount = found[TAG_DIRINDEXES]
+    if (btype, dtype, itype) != (TYPE_STRING_ARRAY, TYPE_STRING_ARRAY, TYPE_INT32):
+        raise RpmFormatError("file list tags of unexpected types")
+    if icount != bcount or ioff < 0 or ioff + 4 * icount > len(data):
+        raise RpmFormatError(f"{bcount} file names but {icount} folder indexes")
+    wanted: dict[int, list[str]] = {}  # folder index -> metadata base names in it
+    for i, base in enumerate(_strings(data, TAG_BASENAMES, boff, bcount)):
+        if base in METADATA_NAMES or base.endswith(".egg-info"):
+            wanted.setdefault(struct.unpack_from(">i", data, ioff + 4 * i)[0], []).append(base)
+    if not wanted:
+        return ()
+    out: list[str] = []
+    for j, folder in enumerate(_strings(data, TAG_DIRNAMES, doff, dcount)):
+        out += (folder + base for base in wanted.pop(j, ()))
+    if wanted:
+        raise RpmFormatError(f"folder index {min(wanted)} beyond the {dcount} folder names")
+    return tuple(out)
 
 
 def source_name(srpm: str) -> str:
@@ -167,6 +216,11 @@ def parse_rpmdb(path: Path) -> tuple[list[RpmPackage], list[tuple[int, str]]]:
         except (RpmFormatError, struct.error) as exc:
             problems.append((row, f"package header {row}: {exc}"))
             continue
-        if pkg is not None:
-            out.append(pkg)
+        if pkg is None:
+            continue
+        try:
+            pkg = replace(pkg, python_metadata=python_metadata(blob))
+        except (RpmFormatError, struct.error) as exc:
+            problems.append((row, f"package header {row}: {pkg.name}'s file list: {exc}"))
+        out.append(pkg)
     return out, problems
