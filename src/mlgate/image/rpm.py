@@ -24,7 +24,7 @@ MAX_VM_STEPS = 2_000_000_000  # sqlite instructions per database (a real one nee
 TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH = 1000, 1001, 1002, 1003
 TAG_VENDOR, TAG_LICENSE, TAG_ARCH, TAG_SOURCERPM = 1011, 1014, 1022, 1044
 TAG_DIRINDEXES, TAG_BASENAMES, TAG_DIRNAMES = 1116, 1117, 1118
-METADATA_NAMES = ("METADATA", "PKG-INFO")
+METADATA_NAMES = (b"METADATA", b"PKG-INFO")
 TYPE_INT32, TYPE_STRING, TYPE_STRING_ARRAY, TYPE_I18NSTRING = 4, 6, 8, 9
 _ENTRY = struct.Struct(">iIiI")
 
@@ -86,7 +86,7 @@ def parse_header(blob: bytes) -> dict[int, str | int]:
     return out
 
 
-def _strings(data: bytes, tag: int, offset: int, count: int) -> Iterator[str]:
+def _strings(data: bytes, tag: int, offset: int, count: int) -> Iterator[bytes]:
     """The ``count`` NUL-terminated strings of a string array, each checked against the data."""
     if offset < 0 or count < 1 or offset >= len(data) or count > len(data) - offset:
         raise RpmFormatError(f"tag {tag}: {count} strings at {offset} outside the data")
@@ -95,7 +95,7 @@ def _strings(data: bytes, tag: int, offset: int, count: int) -> Iterator[str]:
         end = data.find(b"\x00", pos)
         if end < 0:
             raise RpmFormatError(f"tag {tag}: string array runs past the data")
-        yield data[pos:end].decode("utf-8", "replace")
+        yield data[pos:end]
         pos = end + 1
 
 
@@ -114,13 +114,15 @@ def python_metadata(blob: bytes) -> tuple[str, ...]:
         raise RpmFormatError(f"{bcount} file names but {icount} folder indexes")
     wanted: dict[int, list[str]] = {}  # folder index -> metadata base names in it
     for i, base in enumerate(_strings(data, TAG_BASENAMES, boff, bcount)):
-        if base in METADATA_NAMES or base.endswith(".egg-info"):
-            wanted.setdefault(struct.unpack_from(">i", data, ioff + 4 * i)[0], []).append(base)
+        if base in METADATA_NAMES or base.endswith(b".egg-info"):  # bytes: most are not
+            index = struct.unpack_from(">i", data, ioff + 4 * i)[0]
+            wanted.setdefault(index, []).append(base.decode("utf-8", "replace"))
     if not wanted:
         return ()
     out: list[str] = []
     for j, folder in enumerate(_strings(data, TAG_DIRNAMES, doff, dcount)):
-        out += (folder + base for base in wanted.pop(j, ()))
+        if j in wanted:
+            out += (folder.decode("utf-8", "replace") + base for base in wanted.pop(j))
     if wanted:
         raise RpmFormatError(f"folder index {min(wanted)} beyond the {dcount} folder names")
     return tuple(out)
