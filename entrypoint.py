@@ -26,7 +26,12 @@ PATH_OPTIONS = {
     "osv-db": "--osv-db",
 }
 OUTPUT_INPUTS = ("sbom", "sarif", "json", "markdown")
-VALUE_OPTIONS = {"fail-on": "--fail-on", "comment": "--comment", "osv-url": "--osv-url"}
+VALUE_OPTIONS = {
+    "fail-on": "--fail-on",
+    "comment": "--comment",
+    "osv-url": "--osv-url",
+    "platform": "--platform",
+}
 FLAG_OPTIONS = {  # input -> (CLI flag, the input value that turns the flag on)
     "upload-sarif": ("--upload-sarif", True),
     "allow-incomplete": ("--allow-incomplete", True),
@@ -75,6 +80,11 @@ def build_argv(env: Mapping[str, str], workspace: Path) -> list[str]:
     for name, (flag, when) in FLAG_OPTIONS.items():
         if get_bool(env, name, default=not when) is when:
             argv.append(flag)
+    for ref in get_input(env, "image").split():
+        # an OCI layout or tarball in the workspace is passed by path; anything else is a
+        # registry reference and goes as written
+        local = resolve(workspace, ref)
+        argv += ["--image", str(local) if local.exists() else ref]
     for pattern in get_input(env, "exclude").replace(",", "\n").splitlines():
         if pattern.strip():
             argv += ["--exclude", pattern.strip()]

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,12 @@ def run_action(
     with_: dict[str, str],
     event: dict[str, Any],
     owner: tuple[int, int] | None = None,
+    prepare: Callable[[Path], None] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], Path, dict[str, str]]:
     action = load_action()
     workspace = project(tmp_path)
+    if prepare is not None:
+        prepare(workspace)
     if owner is not None:
         os.chown(workspace, *owner)
         # a report left by an earlier step: replaced by the run, and handed back as well
@@ -247,3 +251,40 @@ def test_unclosed_quote_in_args_is_a_clear_error(tmp_path: Path, server: GitHubS
     assert proc.returncode == 2
     assert "::error title=mlgate::input 'args' cannot be split: No closing quotation" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_image_input_scans_a_tarball_and_a_layout(tmp_path: Path, server: GitHubServer) -> None:
+    """``image:`` with two workspace-relative images (newline separated), built by the test."""
+    from tests.image.builder import Image, Layer, write_docker_save, write_oci_layout
+    from tests.inspect.samples import call
+
+    status = b"Package: zlib1g\nStatus: install ok installed\nVersion: 1:1.2.13.dfsg-1\n"
+    image = Image(
+        [
+            Layer(
+                {"/etc/os-release": b"ID=debian\nVERSION_ID=12\n", "/var/lib/dpkg/status": status}
+            ),
+            Layer({"/srv/model.pkl": call("os", "system", "id")}),
+        ]
+    )
+
+    def build(workspace: Path) -> None:
+        (workspace / "images").mkdir()
+        write_docker_save(
+            workspace / "images/serve.tar", image, repo_tag="registry.example/serve:1"
+        )
+        write_oci_layout(workspace / "images/layout", image)
+
+    with_ = {**_with(), "image": "images/serve.tar\n  images/layout", "fail-on": "critical"}
+    proc, workspace, outputs = run_action(tmp_path, server, with_, pr_event(), prepare=build)
+    assert proc.returncode in (0, 1), proc.stderr
+    result = json.loads((workspace / outputs["json"]).read_text(encoding="utf-8"))
+    containers = sorted(c["name"] for c in result["components"] if c["kind"] == "container")
+    assert str(workspace / "images/layout") in containers
+    assert "registry.example/serve" in containers
+    os_packages = [c for c in result["components"] if c["kind"] == "os-package"]
+    assert {c["name"] for c in os_packages} == {"zlib1g"}
+    model_paths = {f["location"]["path"] for f in result["findings"] if f["kind"] == "model"}
+    assert f"{workspace / 'images/serve.tar'}:/srv/model.pkl" in model_paths
+    assert any(p.startswith(f"{workspace / 'images/layout'}@sha256:") for p in model_paths)
+    assert proc.returncode == 1 and outputs["verdict"] == "fail"

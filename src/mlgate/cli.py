@@ -14,7 +14,7 @@ from mlgate import __version__
 from mlgate.errors import MlgateError, UsageError
 from mlgate.exitcodes import ExitCode
 from mlgate.model import ScanResult, Severity
-from mlgate.options import CommentMode, ScanOptions
+from mlgate.options import DEFAULT_PLATFORM, CommentMode, ScanOptions
 from mlgate.textsafe import for_terminal
 
 log = logging.getLogger("mlgate")
@@ -47,6 +47,28 @@ def _add_inventory_args(p: argparse.ArgumentParser) -> None:
         "root, so CI-matrix shards can be joined with 'mlgate merge'",
     )
     p.add_argument("--no-dev", action="store_true", help="drop dev/optional dependency groups")
+    img = p.add_argument_group("container images")
+    img.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="also scan a container image (repeatable): host/repo:tag, host/repo@sha256:..., "
+        "an OCI layout folder or a docker-save/OCI tarball",
+    )
+    img.add_argument(
+        "--platform",
+        default=DEFAULT_PLATFORM,
+        metavar="OS/ARCH",
+        help=f"platform chosen from a multi-platform image (default: {DEFAULT_PLATFORM})",
+    )
+    img.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="registry HOST[:PORT] spoken to over plain HTTP (repeatable)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 2 when any input could not be read")
     p.add_argument(
         "--reproducible",
@@ -232,6 +254,9 @@ def options_from_args(args: argparse.Namespace) -> ScanOptions:
         exclude=tuple(args.exclude),
         include=tuple(get("include") or ()),
         no_dev=bool(get("no_dev", False)),
+        images=tuple(get("image") or ()),
+        platform=get("platform") or DEFAULT_PLATFORM,
+        insecure_registries=tuple(get("insecure_registry") or ()),
         strict=bool(get("strict", False)),
         vulns=not get("no_vulns", False),
         models=not get("no_models", False),

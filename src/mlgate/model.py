@@ -75,14 +75,35 @@ class Scope(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, order=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Location:
-    """A place in the scanned tree: POSIX path relative to the root, 1-based line."""
+    """A place in the scanned tree: POSIX path relative to the root, 1-based line.
+
+    Ordered by path, line, column, member, a missing part first: the generated ordering compared
+    ``None`` with a value and raised for a file-level and a member location of the same file.
+    """
 
     path: str
     line: int | None = None
     column: int | None = None
     member: str | None = None  # path inside an archive (model containers)
+
+    def _key(self) -> tuple[str, int, int, int, str]:
+        line = -1 if self.line is None else self.line
+        column = -1 if self.column is None else self.column
+        return (self.path, line, column, self.member is not None, self.member or "")
+
+    def __lt__(self, other: Location) -> bool:
+        return self._key() < other._key()
+
+    def __le__(self, other: Location) -> bool:
+        return self._key() <= other._key()
+
+    def __gt__(self, other: Location) -> bool:
+        return self._key() > other._key()
+
+    def __ge__(self, other: Location) -> bool:
+        return self._key() >= other._key()
 
     def __str__(self) -> str:
         text = self.path

@@ -9,6 +9,7 @@ from pathlib import Path
 from mlgate.model import Severity
 
 DEFAULT_MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+DEFAULT_PLATFORM = "linux/amd64"
 
 
 class CommentMode(StrEnum):
@@ -26,6 +27,10 @@ class ScanOptions:
     no_dev: bool = False
     strict: bool = False
     max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
+    # container images (--image): references, OCI layouts or tarballs
+    images: tuple[str, ...] = ()
+    platform: str = DEFAULT_PLATFORM
+    insecure_registries: tuple[str, ...] = ()
     # stages on/off
     vulns: bool = True
     models: bool = True

@@ -34,6 +34,19 @@ def run_scan(options: ScanOptions, policy: Policy | None = None) -> ScanResult:
     warnings: list[ScanWarning] = []
     coverage = None
 
+    if options.images:
+        # before enrich and policy: image packages are looked up in OSV, the image is checked
+        from mlgate.image import scan_images
+
+        images = scan_images(options.images, options, policy.allow_globals)
+        inventory = replace(
+            inventory,
+            components=tuple(merge_components([*inventory.components, *images.components])),
+            warnings=inventory.warnings + tuple(images.warnings),
+        )
+        findings += images.findings
+        stats.update(images.stats)
+
     if options.vulns:
         t = time.perf_counter()
         enriched = enrich(inventory.components, options)

@@ -104,6 +104,20 @@ def test_debian_release_suffix() -> None:
     assert not record_affects(rec, q("3.0.11-1~deb12u1", name="openssl", ecosystem="Debian:12"))
 
 
+def test_rpm_ranges_match_offline() -> None:
+    """RPM advisories carry ranges only (no versions list): rpm's epoch:version-release order."""
+    rec = record("RLSA-1", "openssl-libs", ecosystem="Rocky Linux:9", fixed="1:3.0.7-25.el9_3")
+    for installed, affected in (
+        ("1:3.0.7-24.el9", True),
+        ("1:3.0.7-25.el9", True),  # el9 < el9_3
+        ("1:3.0.7-25.el9_3", False),
+        ("3.0.7-27.el9", True),  # no epoch is epoch 0
+        ("1:3.0.10-1.el9", False),
+    ):
+        query = q(installed, name="openssl-libs", ecosystem="Rocky Linux:9")
+        assert record_affects(rec, query) is affected, installed
+
+
 def test_invalid_installed_version_still_matches_lists() -> None:
     rec = record("OSV-1", "demo", fixed="2.0", versions=["weird-1"])
     assert record_affects(rec, q("weird-1"))

@@ -90,6 +90,19 @@ ORDERED = {
         ("1.2.3", "1.2.3a"),
         ("1.2.9", "1.2.10"),
     ],
+    "Rocky Linux:9": [
+        ("3.0.7-24.el9", "1:3.0.1-1.el9"),  # epoch first
+        ("1:3.0.7-24.el9", "1:3.0.7-25.el9"),
+        ("1:3.0.7-25.el9", "1:3.0.7-25.el9_2"),
+        ("1.0~rc1-1", "1.0-1"),  # tilde before the end
+        ("1.0-1", "1.0^git1-1"),  # caret after the end, before anything else
+        ("1.0^git1-1", "1.0.1-1"),
+        ("1.9-1", "1.10-1"),
+        ("1.0a-1", "1.0.1-1"),  # a number beats letters
+        ("2.7.0-10.module+el8.4.0+570+c2eaf144", "2.7.0-10.module+el8.5.0+1+a"),
+    ],
+    "AlmaLinux:9": [("0:4.9.3-2.el9", "4.9.3-2.el9_8.1")],
+    "Red Hat": [("8.0.1763-19.el8_6.4", "2:8.0.1763-19.el8_6.4")],
 }
 
 EQUAL = {
@@ -100,6 +113,7 @@ EQUAL = {
     "NuGet": [("1.0", "1.0.0.0"), ("1.0.0-RC", "1.0.0-rc")],
     "Debian": [("0:1.0", "1.0"), ("1.0-0", "1.0-00")],
     "Go": [("v1.0.0+incompatible", "1.0.0")],
+    "Rocky Linux:9": [("0:1.0-1.el9", "1.0-1.el9"), ("1.01-1", "1.1-1"), ("1.0.0-1", "1..0_0-1")],
 }
 
 
@@ -152,3 +166,37 @@ def test_sorting_a_list() -> None:
         "1.0",
         "1.0-sp1",
     ]
+
+
+RPM_PAIRS = [
+    ("1.0", "1.0"), ("1.0", "2.0"), ("2.0.1", "2.0"), ("2.0.1a", "2.0.1"), ("5.5p1", "5.5p10"),
+    ("10xyz", "10.1xyz"), ("xyz10", "xyz10.1"), ("1.0~rc1", "1.0"), ("1.0~rc1", "1.0~rc2"),
+    ("1.0~rc1~git123", "1.0~rc1"), ("1.0^", "1.0"), ("1.0^git1", "1.0^git2"), ("1.0^git1", "1.01"),
+    ("1.0^20160101", "1.0.1"), ("1.0~rc1^git1", "1.0~rc1"), ("a", "1"), ("abc", "abd"),
+    ("1.0a", "1.0.1"), ("2_0", "2.0"), ("1.0.0", "1..0_0"), ("el9", "el9_2"), ("0001", "1"),
+    ("4.999.9", "5.0"), ("1b.fc17", "1.fc17"), ("1.0", "1.0.0"), ("+", "_"),
+    ("1:1.0-1", "2.0-1"), ("0:1.0-1", "1.0-1"), ("1.0-1.el9", "1.0-1.el9_2"), ("1.0-2", "1.0"),
+    ("3.0.7-24.el9", "3.0.7-24.el9.1"), ("2:8.0-1", "10:1.0-1"), ("1.0-1~beta", "1.0-1"),
+]  # fmt: skip
+
+
+def test_rpmvercmp_agrees_with_rpm_itself() -> None:
+    """rpm's own comparison (its Lua binding, epoch:version-release) is the reference for every
+    pair, both ways."""
+    import shutil
+    import subprocess
+
+    from mlgate.enrich.versions.rpm import compare
+
+    if shutil.which("rpm") is None:
+        pytest.skip("rpm is not installed (apt-get install rpm)")
+    calls = " ".join(
+        f"print(rpm.vercmp({a!r}, {b!r}) .. ' ' .. rpm.vercmp({b!r}, {a!r}) .. ' ')"
+        for a, b in RPM_PAIRS
+    )
+    out = subprocess.run(
+        ["rpm", "--eval", f"%{{lua: {calls}}}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    expected = [int(x) for x in out]
+    ours = [r for a, b in RPM_PAIRS for r in (compare(a, b), compare(b, a))]
+    assert ours == expected

@@ -361,3 +361,54 @@ def test_large_inventories_use_the_direct_writer_and_stay_valid(
     text = render(res, ScanOptions(root=Path("."), reproducible=True))
     assert VALIDATOR.validate_str(text) is None
     assert len(json.loads(text)["components"]) == 61
+
+
+def image_inventory_components() -> tuple[Component, ...]:
+    """A scanned image and what it holds (as mlgate.image.contents builds them)."""
+    digest = "sha256:" + "ab" * 32
+    image_ref = f"pkg:oci/serve@{digest}?repository_url=registry.example/serve&tag=1"
+    where = f"registry.example/serve@{digest}"
+    inside = (("mlgate:container", image_ref), ("mlgate:layer", "sha256:" + "11" * 32))
+    return (
+        Component(
+            "", "registry.example/serve", "1", kind=ComponentKind.CONTAINER, purl=image_ref,
+            scope=Scope.DIRECT, declared_in=(Location(where),),
+            hashes=(Hash("SHA-256", "ab" * 32),),
+        ),
+        Component(
+            "Debian:12", "libssl3", "3.0.11-1~deb12u2", kind=ComponentKind.OS_PACKAGE,
+            purl="pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12",
+            scope=Scope.TRANSITIVE, declared_in=(Location(f"{where}:/var/lib/dpkg/status", 7),),
+            properties=(*inside, ("mlgate:osv-name", "openssl")),
+        ),
+        Component(
+            "PyPI", "numpy", "1.26.0", purl="pkg:pypi/numpy@1.26.0", scope=Scope.TRANSITIVE,
+            declared_in=(Location(f"{where}:/usr/lib/python3/site-packages/numpy-1.26.0.dist-info/METADATA"),),
+            properties=inside,
+        ),
+        Component(
+            "", f"{where}:/srv/model.pkl", None, kind=ComponentKind.MODEL,
+            declared_in=(Location(f"{where}:/srv/model.pkl"),), hashes=(Hash("SHA-256", SHA),),
+            properties=(*inside, ("mlgate:external", "true")),
+        ),
+    )  # fmt: skip
+
+
+def test_image_is_a_container_component_with_nested_components() -> None:
+    res = result((*image_inventory_components(), *every_kind()))
+    data = sbom(res)
+    [image] = [c for c in data["components"] if c["name"] == "registry.example/serve"]
+    assert image["type"] == "container"
+    assert sorted(c["name"] for c in image["components"]) == [
+        "libssl3",
+        "numpy",
+        "registry.example/serve@sha256:" + "ab" * 32 + ":/srv/model.pkl",
+    ]
+    top_refs = {c["bom-ref"] for c in data["components"]}
+    assert not top_refs & {c["bom-ref"] for c in image["components"]}
+    deps = {d["ref"]: d.get("dependsOn", []) for d in data["dependencies"]}
+    assert sorted(deps[image["bom-ref"]]) == sorted(c["bom-ref"] for c in image["components"])
+    assert image["bom-ref"] in deps["mlgate:root"]
+    assert all(c["bom-ref"] not in deps["mlgate:root"] for c in image["components"])
+    options = ScanOptions(root=Path("."), reproducible=True)
+    assert render_direct(res, options) == render_with_library(res, options)

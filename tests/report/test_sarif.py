@@ -274,3 +274,20 @@ def test_write_reports_writes_the_sarif_file(tmp_path: Path) -> None:
 def test_reruns_are_byte_identical() -> None:
     options = ScanOptions(root=Path(ROOT))
     assert render(sample_result(), options) == render(sample_result(), options)
+
+
+def test_absolute_image_locations_are_file_uris_without_a_base() -> None:
+    """A URI with a uriBaseId must be relative: an image read from a layout outside the tree
+    (``/ci/layout@sha256:...:/var/lib/dpkg/status``) is a file URI of its own."""
+    image = "/ci/layout@sha256:" + "ab" * 32
+    result = sample_result()
+    finding = replace(
+        result.findings[0], location=Location(f"{image}:/var/lib/dpkg/status", 12), fingerprint=""
+    )
+    log = build_log(replace(result, findings=(finding,)))
+    [res] = _results(log)
+    artifact = res["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert artifact == {
+        "uri": "file:///ci/layout%40sha256%3A" + "ab" * 32 + "%3A/var/lib/dpkg/status"
+    }
+    assert schema_errors(log) == []

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -304,7 +305,8 @@ class OsvServer:
                 if self.path.startswith("/v1/vulns/"):
                     if self._route("vulns"):
                         return
-                    rid = self.path.removeprefix("/v1/vulns/")
+                    # ids may hold ':' (Rocky's RLSA-2024:1234), sent percent-encoded
+                    rid = unquote(self.path.removeprefix("/v1/vulns/"))
                     if rid in server.records and rid not in server.not_found:
                         self._json(server.records[rid])
                     else:

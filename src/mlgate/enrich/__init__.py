@@ -29,6 +29,7 @@ from mlgate.model import (
     Location,
     ScanWarning,
     Severity,
+    normalize_name,
 )
 from mlgate.options import ScanOptions
 
@@ -91,6 +92,18 @@ def open_source(options: ScanOptions, warnings: list[ScanWarning]) -> AdvisorySo
     )
 
 
+PROP_OSV_NAME = "mlgate:osv-name"  # OS packages: the source package OSV keys advisories on
+PROP_OSV_VERSION = "mlgate:osv-version"
+
+
+def query_for(comp: Component, version: str) -> PackageQuery:
+    """What OSV is asked about ``comp``: its own name and version, or for an OS package from
+    an image the source package's (Debian, Ubuntu and Alpine advise per source package)."""
+    name = comp.prop(PROP_OSV_NAME) or comp.name
+    version = comp.prop(PROP_OSV_VERSION) or version
+    return PackageQuery(comp.ecosystem, normalize_name(comp.ecosystem, name), version, name)
+
+
 def unpinned_finding(component: Component) -> Finding:
     spec = component.spec or "any version"
     return Finding(
@@ -130,7 +143,7 @@ def enrich(
         if comp.version is None:
             out.findings.append(unpinned_finding(comp))
             continue
-        query = PackageQuery(comp.ecosystem, comp.normalized_name, comp.version, comp.name)
+        query = query_for(comp, comp.version)
         wanted.setdefault(query, []).append(comp)
     out.stats["osv_not_applicable"] = not_applicable
     out.stats["osv_unpinned"] = len(out.findings)

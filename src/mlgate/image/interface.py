@@ -64,6 +64,8 @@ class ImageMeta:
     config: Mapping[str, Any]  # the parsed image config JSON (config.User, ExposedPorts, created)
     layers: tuple[LayerInfo, ...] = ()
     tag: str | None = None
+    # the platform's image manifest when ``digest`` names a multi-platform index
+    manifest_digest: str | None = None
 
     @property
     def display(self) -> str:

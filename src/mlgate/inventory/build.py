@@ -27,6 +27,7 @@ EXTRACTOR_MODULES = (
     "mlgate.inventory.conda",
     "mlgate.inventory.dockerfile",
     "mlgate.inventory.modelfiles",
+    "mlgate.inventory.wheels",
 )
 
 

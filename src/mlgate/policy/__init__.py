@@ -14,6 +14,7 @@ from mlgate.model import Component, Finding, Inventory, ScanWarning
 from mlgate.options import ScanOptions
 from mlgate.policy.config import (
     IgnoreRule,
+    ImagePolicy,
     LicensePolicy,
     ModelPolicy,
     Policy,
@@ -25,6 +26,7 @@ from mlgate.policy.gate import evaluate
 
 __all__ = [
     "IgnoreRule",
+    "ImagePolicy",
     "LicensePolicy",
     "ModelPolicy",
     "Policy",
@@ -58,6 +60,7 @@ def check(root: Path, inventory: Inventory, policy: Policy, options: ScanOptions
     # imported here: `mlgate models` only needs load_policy and evaluate, and these cost start-up
     from mlgate.inspect.remote_code import scan_code
     from mlgate.inventory.walk import walk
+    from mlgate.policy.images import check_image_configs
     from mlgate.policy.licenses import (
         license_findings,
         online_licenses,
@@ -94,4 +97,5 @@ def check(root: Path, inventory: Inventory, policy: Policy, options: ScanOptions
         out.components += code.components
         out.warnings += code.warnings
     out.findings += check_sources(root, inventory, relpaths, policy.sources, out.warnings)
+    out.findings += check_image_configs(inventory.components, policy.images)
     return out

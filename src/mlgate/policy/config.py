@@ -84,6 +84,17 @@ class SourcePolicy:
 
 
 @dataclass(frozen=True)
+class ImagePolicy:
+    """Checks of scanned container images; ``Severity.NONE`` turns one off."""
+
+    max_age_days: int = 365
+    root_user: Severity = Severity.MEDIUM
+    exposed_ports: Severity = Severity.INFO
+    stale: Severity = Severity.LOW
+    base_unpinned: Severity = Severity.LOW
+
+
+@dataclass(frozen=True)
 class Policy:
     fail_on: Severity = Severity.HIGH
     unknown_severity: Severity = Severity.HIGH
@@ -93,6 +104,7 @@ class Policy:
     licenses: LicensePolicy = field(default_factory=LicensePolicy)
     models: ModelPolicy = field(default_factory=ModelPolicy)
     sources: SourcePolicy = field(default_factory=SourcePolicy)
+    images: ImagePolicy = field(default_factory=ImagePolicy)
     baseline: Path | None = None
 
 
@@ -316,6 +328,7 @@ def policy_from_data(
     lic = data.get("licenses") or {}
     mod = data.get("models") or {}
     src = data.get("sources") or {}
+    img = data.get("images") or {}
     baseline = data.get("baseline")
     return Policy(
         fail_on=_sev(data.get("fail-on"), Severity.HIGH),
@@ -346,6 +359,13 @@ def policy_from_data(
             extra_index=_sev(src.get("extra-index"), Severity.MEDIUM),
             pin_actions=bool(src.get("pin-actions", False)),
             unpinned_action=_sev(src.get("unpinned-action"), Severity.MEDIUM),
+        ),
+        images=ImagePolicy(
+            max_age_days=int(img.get("max-age-days", 365)),
+            root_user=_sev(img.get("root-user"), Severity.MEDIUM),
+            exposed_ports=_sev(img.get("exposed-ports"), Severity.INFO),
+            stale=_sev(img.get("stale"), Severity.LOW),
+            base_unpinned=_sev(img.get("base-unpinned"), Severity.LOW),
         ),
         baseline=Path(baseline) if baseline else None,
     )

@@ -17,7 +17,6 @@ import json
 import logging
 import threading
 import time
-import zipfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -38,6 +37,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlgate.httpsafe import ResponseTooLarge, read_bounded
+from mlgate.inventory.interface import ExtractError
+from mlgate.inventory.wheels import open_zip, read_member
 from mlgate.model import Component, ComponentKind, Finding, Location, ScanWarning, Severity
 from mlgate.policy.config import LicensePolicy
 
@@ -264,14 +265,12 @@ def licenses_from_metadata(raw: bytes) -> tuple[str, str, tuple[str, ...]] | Non
 
 
 def _wheel_metadata(path: Path) -> bytes | None:
-    with zipfile.ZipFile(path) as zf:
+    """The wheel's own METADATA, read as the wheel extractor does (bounded members and bytes)."""
+    with open_zip(path, path.stat().st_size) as zf:
         for info in zf.infolist():
             parts = PurePosixPath(info.filename).parts
             if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA":
-                if info.file_size > MAX_METADATA_BYTES:
-                    return None
-                with zf.open(info) as fh:
-                    return fh.read(MAX_METADATA_BYTES + 1)[:MAX_METADATA_BYTES]
+                return read_member(zf, info)
     return None
 
 
@@ -312,7 +311,7 @@ def tree_licenses(
             else:
                 with path.open("rb") as fh:
                     raw = fh.read(MAX_METADATA_BYTES)
-        except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+        except (OSError, ExtractError) as exc:
             warnings.append(
                 ScanWarning(relpath, f"license metadata not read: {exc}", code="license")
             )

@@ -37,6 +37,7 @@ RULE_IMAGE_UNPINNED = "MLG-SOURCE-IMAGE-UNPINNED"
 RULE_ACTION_UNPINNED = "MLG-SOURCE-ACTION-UNPINNED"
 
 MAX_CONFIG_BYTES = 1024 * 1024
+LOCAL_IMAGE_SOURCES = ("oci-layout", "archive")  # --image read from a folder or tarball
 INDEX_KINDS = ("index-url", "extra-index-url", "find-links")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _USES = re.compile(r"^\s*(?:-\s+)?uses\s*:\s*(?P<value>[^#\s][^#]*?)\s*(?:#.*)?$")
@@ -271,6 +272,8 @@ def check_images(components: Sequence[Component], policy: SourcePolicy) -> list[
     for comp in components:
         if comp.kind is not ComponentKind.CONTAINER or comp.name in ("scratch", ""):
             continue
+        if comp.prop("mlgate:image-source") in LOCAL_IMAGE_SOURCES:
+            continue  # read from a file: no registry, and a digest pin means nothing there
         registry, path, pinned = _image_parts(comp)
         shown = f"{registry}/{path}" if registry else path
         for loc in comp.declared_in or (Location("."),):

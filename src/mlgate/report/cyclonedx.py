@@ -45,6 +45,7 @@ PROPERTY_PREFIX = "mlgate:"
 # Fixed namespace for the serial numbers of reproducible SBOMs (a UUIDv5 of the content).
 SERIAL_NAMESPACE = uuid.UUID("0b6f3c1e-6a47-5e55-9a6e-6d6c67617465")
 ROOT_REF = "mlgate:root"
+PROP_CONTAINER = "mlgate:container"  # bom-ref of the image a component was found in
 TOOL_REF = "mlgate:tool"
 SCHEMA_URI = "http://cyclonedx.org/schema/bom-1.6.schema.json"
 # Up to this many components the library serialises the SBOM itself; above it the direct writer
@@ -202,6 +203,29 @@ def dependency_graph(components: Sequence[Component], refs: Sequence[str]) -> di
     return graph
 
 
+def nested_components(components: Sequence[Component], refs: Sequence[str]) -> dict[str, list[str]]:
+    """Container ref -> refs of the components its ``mlgate:container`` property puts inside it.
+
+    A package found in several images (merged into one component) is nested in the first of
+    them; the others still depend on it.
+    """
+    containers = {
+        comp.bom_ref: ref
+        for comp, ref in zip(components, refs, strict=True)
+        if comp.kind is ComponentKind.CONTAINER
+    }
+    nested: dict[str, list[str]] = {}
+    if not containers:
+        return nested
+    for comp, ref in zip(components, refs, strict=True):
+        parents = sorted(
+            containers[v] for k, v in comp.properties if k == PROP_CONTAINER and v in containers
+        )
+        if parents and parents[0] != ref:
+            nested.setdefault(parents[0], []).append(ref)
+    return nested
+
+
 def _serial(result: ScanResult, components: Sequence[Component], root_name: str) -> uuid.UUID:
     """A UUIDv5 of everything the SBOM says, so equal trees get equal serial numbers."""
     digest = hashlib.sha256()
@@ -237,6 +261,7 @@ class _Plan:
     timestamp: datetime
     graph: dict[str, set[str]]
     top: list[str]
+    nested: dict[str, list[str]]  # container ref -> refs of the components found inside it
 
 
 def _plan(result: ScanResult, options: ScanOptions) -> _Plan:
@@ -244,6 +269,9 @@ def _plan(result: ScanResult, options: ScanOptions) -> _Plan:
     refs = _unique_refs(components)
     root_name = PurePath(result.root).name or "root"
     graph = dependency_graph(components, refs)
+    nested = nested_components(components, refs)
+    for container, inside in nested.items():
+        graph[container].update(inside)  # an image depends on everything it ships
     depended_on: set[str] = set().union(*graph.values()) if graph else set()
     # The root depends on what the repository declares directly, and on whatever nothing else
     # in the graph pulls in (so that every component is reachable from the root).
@@ -261,6 +289,7 @@ def _plan(result: ScanResult, options: ScanOptions) -> _Plan:
         timestamp=_timestamp(options.reproducible),
         graph=graph,
         top=top,
+        nested=nested,
     )
 
 
@@ -305,9 +334,16 @@ def _build_bom(plan: _Plan) -> Bom:
     cdx_by_ref = {
         ref: _cdx_component(comp, ref) for comp, ref in zip(plan.components, plan.refs, strict=True)
     }
+    inside = {ref for refs in plan.nested.values() for ref in refs}
+    for container, refs in plan.nested.items():
+        cdx_by_ref[container].components = sorted(
+            (cdx_by_ref[ref] for ref in refs), key=_library_order
+        )
     # One bulk insert, already in the library's own order (type, name, version, bom-ref; None
     # last): its SortedSet then sorts in linear time instead of comparing whole components.
-    bom.components = sorted(cdx_by_ref.values(), key=_library_order)
+    bom.components = sorted(
+        (cdx for ref, cdx in cdx_by_ref.items() if ref not in inside), key=_library_order
+    )
     entries = [Dependency(ref=root.bom_ref, dependencies=_deps(plan.top))]
     entries += (
         Dependency(ref=cdx_by_ref[ref].bom_ref, dependencies=_deps(deps))
@@ -360,7 +396,9 @@ def _license_order(lic: License) -> tuple[int, str, str]:
     return (1, "", lic.id or "") if lic.id is not None else (2, lic.name or "", "")
 
 
-def _component_json(comp: Component, ref: str) -> dict[str, Any]:
+def _component_json(
+    comp: Component, ref: str, inside: Sequence[tuple[Component, str]] = ()
+) -> dict[str, Any]:
     """One component exactly as the library spells it (keys in its alphabetical order)."""
     hashes, bad_hashes = _hashes(comp)
     purl, bad_purl = _purl(comp)
@@ -368,6 +406,8 @@ def _component_json(comp: Component, ref: str) -> dict[str, Any]:
     props = _properties(comp, [*bad_hashes, *bad_purl])
     scope = _scope(comp)
     out: dict[str, Any] = {"bom-ref": ref}
+    if inside:
+        out["components"] = [_component_json(c, r) for c, r in _direct_order(inside)]
     if comp.declared_in:
         occurrences = []
         for occ in _occurrences(ref, comp.declared_in):
@@ -395,6 +435,19 @@ def _component_json(comp: Component, ref: str) -> dict[str, Any]:
     return out
 
 
+def _direct_order(pairs: Iterable[tuple[Component, str]]) -> list[tuple[Component, str]]:
+    """The library's component order: type, name, version (None last), bom-ref."""
+    return sorted(
+        pairs,
+        key=lambda cr: (
+            _TYPES[cr[0].kind].value,
+            cr[0].name,
+            (1, "") if cr[0].version is None else (0, cr[0].version),
+            cr[1],
+        ),
+    )
+
+
 def _direct_json(plan: _Plan) -> dict[str, Any]:
     """The same document as the library's serializer, written directly.
 
@@ -404,14 +457,10 @@ def _direct_json(plan: _Plan) -> dict[str, Any]:
     document is written here instead, from the same library objects (hashes, purls, licenses,
     properties); tests check both writers give identical bytes.
     """
-    pairs = sorted(
-        zip(plan.components, plan.refs, strict=True),
-        key=lambda cr: (
-            _TYPES[cr[0].kind].value,
-            cr[0].name,
-            (1, "") if cr[0].version is None else (0, cr[0].version),
-            cr[1],
-        ),
+    by_ref = dict(zip(plan.refs, plan.components, strict=True))
+    inside = {ref for refs in plan.nested.values() for ref in refs}
+    pairs = _direct_order(
+        [(c, r) for c, r in zip(plan.components, plan.refs, strict=True) if r not in inside]
     )
     deps = [{"dependsOn": plan.top, "ref": ROOT_REF} if plan.top else {"ref": ROOT_REF}]
     deps += (
@@ -421,7 +470,10 @@ def _direct_json(plan: _Plan) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if pairs:
         # Built lazily, one component at a time, by the streaming encoder below.
-        data["components"] = (_component_json(comp, ref) for comp, ref in pairs)
+        data["components"] = (
+            _component_json(comp, ref, [(by_ref[r], r) for r in plan.nested.get(ref, ())])
+            for comp, ref in pairs
+        )
     data["dependencies"] = sorted(deps, key=lambda d: str(d["ref"]))
     data["metadata"] = {
         "component": {"bom-ref": ROOT_REF, "name": plan.root_name, "type": "application"},

@@ -251,6 +251,15 @@ def _message(finding: Finding, result: ScanResult) -> str:
     return _bounded(text)
 
 
+def _artifact(prefix: str, path: str) -> om.ArtifactLocation:
+    """A path of the scanned tree, relative to the source root; an absolute one (an image read
+    from a layout or tarball outside the tree: ``/ci/serve.tar:/etc/os-release``) as a file URI
+    of its own, since a URI with a base must be relative."""
+    if path.startswith("/"):
+        return om.ArtifactLocation(uri="file://" + quote(path, safe="/"))
+    return om.ArtifactLocation(uri=quote(repo_path(prefix, path), safe="/"), uri_base_id=SRCROOT)
+
+
 def _location(prefix: str, finding: Finding) -> om.Location:
     loc = finding.location
     region = om.Region(start_line=loc.line if loc.line and loc.line > 0 else 1)
@@ -258,10 +267,7 @@ def _location(prefix: str, finding: Finding) -> om.Location:
         region.start_column = loc.column
     return om.Location(
         physical_location=om.PhysicalLocation(
-            artifact_location=om.ArtifactLocation(
-                uri=quote(repo_path(prefix, loc.path), safe="/"), uri_base_id=SRCROOT
-            ),
-            region=region,
+            artifact_location=_artifact(prefix, loc.path), region=region
         )
     )
 
@@ -312,10 +318,7 @@ def _notification(warning: ScanWarning, prefix: str) -> om.Notification:
         locations=[
             om.Location(
                 physical_location=om.PhysicalLocation(
-                    artifact_location=om.ArtifactLocation(
-                        uri=quote(repo_path(prefix, warning.path), safe="/"), uri_base_id=SRCROOT
-                    ),
-                    region=region,
+                    artifact_location=_artifact(prefix, warning.path), region=region
                 )
             )
         ]

@@ -38,11 +38,13 @@ def _schemes() -> dict[str, VersionScheme]:
     from mlgate.enrich.versions.maven import MavenScheme
     from mlgate.enrich.versions.packagist import PackagistScheme
     from mlgate.enrich.versions.pypi import PypiScheme
+    from mlgate.enrich.versions.rpm import RpmScheme
     from mlgate.enrich.versions.rubygems import RubyGemsScheme
     from mlgate.enrich.versions.semver import GoScheme, NuGetScheme, SemverScheme
 
     semver = SemverScheme()
     dpkg = DpkgScheme()
+    rpm = RpmScheme()
     return {
         "PyPI": PypiScheme(),
         "npm": semver,
@@ -58,6 +60,15 @@ def _schemes() -> dict[str, VersionScheme]:
         "Debian": dpkg,
         "Ubuntu": dpkg,
         "Alpine": ApkScheme(),
+        # rpm's [epoch:]version-release order (OSV's RPM distributions)
+        "Red Hat": rpm,
+        "Rocky Linux": rpm,
+        "AlmaLinux": rpm,
+        "SUSE": rpm,
+        "openSUSE": rpm,
+        "Mageia": rpm,
+        "openEuler": rpm,
+        "Photon OS": rpm,
     }
 
 
