@@ -30,7 +30,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_inventory_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", nargs="?", default=".", help="repository root to scan (default: .)")
+    p.add_argument(
+        "path",
+        nargs="?",
+        default=".",
+        help="repository root to scan, or one file (a wheel, sdist or model) (default: .)",
+    )
     p.add_argument(
         "--exclude",
         action="append",
@@ -249,10 +254,18 @@ def build_parser() -> argparse.ArgumentParser:
 def options_from_args(args: argparse.Namespace) -> ScanOptions:
     get = args.__dict__.get
     fail_on = get("fail_on")
+    root = Path(args.path)
+    include = tuple(get("include") or ())
+    if root.is_file() and not root.is_symlink():
+        # one file passed by path (a wheel, an sdist, a model): its folder is the root and the
+        # walk covers that file alone, so locations and policy lookup work as for a tree
+        if include:
+            raise UsageError(f"{root}: --include goes with a folder, not a single file")
+        root, include = root.parent, (root.name,)
     return ScanOptions(
-        root=Path(args.path),
+        root=root,
         exclude=tuple(args.exclude),
-        include=tuple(get("include") or ()),
+        include=include,
         no_dev=bool(get("no_dev", False)),
         images=tuple(get("image") or ()),
         platform=get("platform") or DEFAULT_PLATFORM,

@@ -424,6 +424,42 @@ RULES: tuple[Rule, ...] = (
         "a workflow step not pinned to a commit SHA (with `sources.pin-actions`)",
         "pin the action to a full 40-hex commit SHA (keep the tag in a comment)",
     ),
+    # -- container images (--image) ----------------------------------------------------------------
+    Rule(
+        "MLG-IMAGE-PATH-TRAVERSAL",
+        "model",
+        "high",
+        "a layer member escapes the image root (`../`, absolute, or below a symlinked folder)",
+        "rebuild the image from trusted sources; do not extract its layers by hand",
+    ),
+    Rule(
+        "MLG-IMAGE-ROOT-USER",
+        "policy",
+        "`images.root-user` (medium)",
+        "the image runs as root: no USER in its config, or USER 0 / root (any group)",
+        "add a non-root USER (for example USER 10001) to the image",
+    ),
+    Rule(
+        "MLG-IMAGE-EXPOSED-PORTS",
+        "policy",
+        "`images.exposed-ports` (info)",
+        "the ports the image config exposes",
+        "expose only the serving port; keep debug and metrics ports internal",
+    ),
+    Rule(
+        "MLG-IMAGE-STALE",
+        "policy",
+        "`images.stale` (low)",
+        "the image was built more than `images.max-age-days` (365) days ago",
+        "rebuild the image on a current base and redeploy it",
+    ),
+    Rule(
+        "MLG-IMAGE-BASE-UNPINNED",
+        "policy",
+        "`images.base-unpinned` (low)",
+        "the base named in the image's labels is not pinned by digest",
+        "pin the base as name:tag@sha256:<digest> in the Dockerfile",
+    ),
     # -- licenses and the policy file -------------------------------------------------------------
     Rule(
         "MLG-LICENSE-DENIED",

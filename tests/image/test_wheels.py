@@ -215,3 +215,24 @@ def test_member_bound_is_checked_before_the_listing_is_built(
     inv = build_inventory(tmp_path)
     assert [w.path for w in inv.warnings] == ["dist/big-1.0-py3-none-any.whl"]
     assert "more than 10 members" in inv.warnings[0].message
+
+
+def test_a_wheel_passed_by_path_is_scanned_alone(tmp_path: Path) -> None:
+    """`mlgate scan dist/x.whl`: the wheel's packages and the pickle it carries, nothing beside it."""
+    wheel = write_wheel(
+        tmp_path / "dist/model_pkg-1.0-py3-none-any.whl",
+        {
+            "model_pkg-1.0.dist-info/METADATA": metadata("model-pkg", "1.0"),
+            "model_pkg/_vendor/urllib3-1.23.dist-info/METADATA": metadata("urllib3", "1.23"),
+            "model_pkg/weights/model.pkl": call("os", "system", "id"),
+        },
+    )
+    (tmp_path / "dist/requirements.txt").write_text("flask==2.0.0\n")  # beside it: not scanned
+    out = tmp_path / "result.json"
+    code = main(["-q", "scan", str(wheel), "--no-vulns", "--json", str(out)])
+    data = json.loads(out.read_text())
+    assert code == 1
+    # the packages, and the wheel itself as a file component (it carries a model)
+    assert {c["name"] for c in data["components"]} == {"model-pkg", "urllib3", wheel.name}
+    assert {f["location"]["path"] for f in data["findings"]} == {wheel.name}
+    assert main(["-q", "scan", str(wheel), "--include", "x"]) == 2

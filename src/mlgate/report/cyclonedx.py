@@ -49,8 +49,9 @@ PROP_CONTAINER = "mlgate:container"  # bom-ref of the image a component was foun
 TOOL_REF = "mlgate:tool"
 SCHEMA_URI = "http://cyclonedx.org/schema/bom-1.6.schema.json"
 # Up to this many components the library serialises the SBOM itself; above it the direct writer
-# (same bytes, verified by the tests) keeps a monorepo's SBOM to seconds.
-LIBRARY_MAX = 2000
+# (same bytes, verified by the tests) keeps large SBOMs fast: the library's sorted sets over
+# nested components cost about 2.4 s for one image of 838 packages, the direct writer 0.1 s.
+LIBRARY_MAX = 250
 
 _TYPES = {
     ComponentKind.LIBRARY: ComponentType.LIBRARY,
