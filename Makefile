@@ -55,7 +55,7 @@ NPM_TOOLS += gitlab-ci-local@4.73.0 npm-groovy-lint@16.2.0
 NPM_TOOLS += @microsoft/sarif-multitool@5.7.0
 APT_TOOLS += groovy rsync
 # a real registry and image tools for the container-image tests
-APT_TOOLS += docker-registry skopeo umoci
+APT_TOOLS += docker-registry skopeo umoci rpm
 
 tools:
 	@mkdir -p .tools; missing=""; \
