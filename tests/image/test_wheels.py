@@ -218,7 +218,7 @@ def test_member_bound_is_checked_before_the_listing_is_built(
 
 
 def test_a_wheel_passed_by_path_is_scanned_alone(tmp_path: Path) -> None:
-    """`mlgate scan dist/x.whl`: the wheel's packages and the pickle it carries, nothing beside it."""
+    """`mlgate scan dist/x.whl`: the wheel's packages and the pickle it carries, nothing else."""
     wheel = write_wheel(
         tmp_path / "dist/model_pkg-1.0-py3-none-any.whl",
         {
