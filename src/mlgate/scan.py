@@ -62,7 +62,7 @@ def run_scan(options: ScanOptions, policy: Policy | None = None) -> ScanResult:
             components=tuple(merge_components([*inventory.components, *extra_components])),
         )
 
-    findings.sort(key=lambda f: (-f.severity.rank, f.location, f.rule_id, f.fingerprint))
+    findings.sort(key=Finding.sort_key)
     findings, verdict, policy_warnings = evaluate(findings, policy, options)
     warnings += policy_warnings
     stats["total_seconds"] = time.perf_counter() - t0

@@ -103,7 +103,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     findings: list[Finding] = []
     for report in dispatcher.scan_files(files):
         findings.extend(report.findings)
-    findings.sort(key=lambda f: (-f.severity.rank, f.location, f.rule_id, f.fingerprint))
+    findings.sort(key=Finding.sort_key)
     kept, verdict, policy_warnings = evaluate(findings, policy, options)
     warnings += policy_warnings
     result = ScanResult(

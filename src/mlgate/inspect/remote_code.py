@@ -576,7 +576,7 @@ def _number_repeats(findings: list[Finding]) -> list[Finding]:
     Fingerprints leave out line numbers (so edits above do not churn them); without this, two
     identical calls would share one and a second one added later would pass as already known.
     """
-    ordered = sorted(findings, key=lambda f: (f.location, f.rule_id))
+    ordered = sorted(findings, key=lambda f: (f.location.sort_key(), f.rule_id))
     seen: dict[tuple[str, str | None], int] = {}
     out = []
     for f in ordered:

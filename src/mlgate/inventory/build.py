@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlgate.inventory.interface import ExtractContext, ExtractError, Extractor, ExtractResult
 from mlgate.inventory.walk import walk
-from mlgate.model import Component, Inventory, PackageSource, ScanWarning, Scope
+from mlgate.model import Component, Inventory, Location, PackageSource, ScanWarning, Scope
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,9 @@ def merge_components(components: Iterable[Component]) -> list[Component]:
         merged.append(
             replace(
                 first,
-                declared_in=tuple(sorted({loc for c in group for loc in c.declared_in})),
+                declared_in=tuple(
+                    sorted({loc for c in group for loc in c.declared_in}, key=Location.sort_key)
+                ),
                 hashes=tuple(sorted({h for c in group for h in c.hashes})),
                 licenses=tuple(sorted({lic for c in group for lic in c.licenses})),
                 properties=tuple(sorted({p for c in group for p in c.properties})),
@@ -73,7 +75,7 @@ def merge_components(components: Iterable[Component]) -> list[Component]:
                 purl=next((c.purl for c in group if c.purl), None),
             )
         )
-    return sorted(merged, key=lambda c: (c.key, c.bom_ref))
+    return sorted(merged, key=Component.sort_key)
 
 
 def build_inventory(
@@ -113,7 +115,7 @@ def build_inventory(
         components = [c for c in components if not c.optional]
     return Inventory(
         components=tuple(merge_components(components)),
-        sources=tuple(sorted(set(sources), key=lambda s: (s.location, s.kind, s.url))),
+        sources=tuple(sorted(set(sources), key=PackageSource.sort_key)),
         warnings=tuple(warnings),
         files_seen=files,
     )

@@ -422,7 +422,7 @@ def build_log(result: ScanResult, limits: SarifLimits = SarifLimits()) -> dict[s
     """The SARIF log as a JSON-ready dict, within ``limits``."""
     prefix = source_prefix(result.root)
     root_uri = _root_uri(result, prefix)
-    ranked = sorted(result.findings, key=lambda f: (f.suppressed, -f.severity.rank))
+    ranked = sorted(result.findings, key=lambda f: (f.suppressed, f.sort_key()))
     grouped: dict[str, list[Finding]] = {c: [] for c in CATEGORIES}
     for f in ranked:
         grouped[category_of(f)].append(f)
