@@ -353,6 +353,7 @@ class ScanResult:
     warnings: tuple[ScanWarning, ...] = ()
     stats: tuple[tuple[str, float], ...] = ()
     tool_version: str = ""
+    incomplete: str | None = None  # why the scan stopped early; every report says so
 
     @property
     def all_warnings(self) -> tuple[ScanWarning, ...]:

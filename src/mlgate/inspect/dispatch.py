@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from mlgate.current import working_on
 from mlgate.formats import FormatKind, Sniffed, classify_zip_names, sniff
 from mlgate.inspect.interface import (
     ArchiveBomb,
@@ -250,7 +251,8 @@ class Dispatcher:
             return report
         report.format = found.format
         target = ScanTarget(relpath, found.format, size, opener)
-        report.findings = scan_target(target, self.context())
+        with working_on("models", relpath):
+            report.findings = scan_target(target, self.context())
         report.seconds = time.perf_counter() - start
         return report
 

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from packageurl import PackageURL
 
+from mlgate.current import skip_on_error
 from mlgate.model import (
     Component,
     ComponentKind,
@@ -693,5 +694,6 @@ def scan_code(
     out = CodeScan()
     for relpath in relpaths:
         if is_code_file(relpath) and not _THIRD_PARTY.search(relpath):
-            out.extend(scan_file(root, relpath, unpinned_severity=unpinned_severity))
+            with skip_on_error("source scan", relpath, out.warnings, code="source"):
+                out.extend(scan_file(root, relpath, unpinned_severity=unpinned_severity))
     return out

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from mlgate.current import working_on
 from mlgate.inventory.interface import ExtractContext, ExtractError, Extractor, ExtractResult
 from mlgate.inventory.walk import walk
 from mlgate.model import Component, Inventory, Location, PackageSource, ScanWarning, Scope
@@ -97,16 +98,20 @@ def build_inventory(
     for file in walk(root, exclude, warnings):
         files += 1
         for ext in exts:
-            if not ext.matches(file):
-                continue
             try:
-                result: ExtractResult = ext.extract(file, ctx)
+                with working_on("inventory", file.relpath):
+                    if not ext.matches(file):
+                        continue
+                    result: ExtractResult = ext.extract(file, ctx)
             except ExtractError as exc:
                 warnings.append(ScanWarning(file.relpath, f"{ext.name}: {exc}", line=exc.line))
                 continue
-            except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            except Exception as exc:
                 # A parser bug or hostile input must not abort the whole inventory.
-                warnings.append(ScanWarning(file.relpath, f"{ext.name}: could not parse: {exc!r}"))
+                log.debug("%s: %s failed", file.relpath, ext.name, exc_info=True)
+                warnings.append(
+                    ScanWarning(file.relpath, f"{ext.name}: could not parse: {exc!r:.300}")
+                )
                 continue
             components.extend(result.components)
             sources.extend(result.sources)

@@ -69,6 +69,8 @@ def result_json(result: ScanResult) -> dict[str, Any]:
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "tool": {"name": "mlgate", "version": result.tool_version},
+        # null when the scan finished; otherwise why it stopped (the rest is a partial result)
+        "incomplete": result.incomplete,
         "verdict": {
             "passed": result.verdict.passed,
             "fail_on": result.verdict.fail_on.value,

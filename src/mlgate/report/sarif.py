@@ -369,6 +369,15 @@ def _run(
             )
             for ref, why in cov.unchecked
         )
+    if result.incomplete:
+        run_props["incomplete"] = True
+        notifications.append(
+            om.Notification(
+                message=om.Message(text=_bounded(f"scan incomplete: {result.incomplete}", 2_000)),
+                level="error",
+                properties={"code": "incomplete"},
+            )
+        )
     if omitted[category]:
         note = (
             f"{omitted[category]} lower-severity results were left out to stay within GitHub's "
@@ -382,7 +391,7 @@ def _run(
             )
         )
     invocation = om.Invocation(
-        execution_successful=True,
+        execution_successful=result.incomplete is None,
         tool_execution_notifications=notifications or None,
     )
     tool = om.Tool(
