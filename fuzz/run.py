@@ -122,6 +122,9 @@ def _atheris_child(name: str, argv: list[str]) -> None:
     import atheris
 
     module = load(name)
+    for data in module.seeds():  # imports every module the parser uses lazily ...
+        module.check(data)
+    atheris.instrument_all()  # ... so that all of them report coverage
 
     def one(data: bytes) -> None:
         module.check(data)
@@ -138,12 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engine", choices=["builtin", "atheris", "atheris-child"])
     parser.add_argument("--list", action="store_true")
-    args, extra = parser.parse_known_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []  # libFuzzer's own options
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     if args.list:
         print("\n".join(harness_names()))
         return 0
     if args.engine == "atheris-child":
-        _atheris_child(args.names[0], [a for a in extra if a != "--"])
+        _atheris_child(args.names[0], extra)
         return 0
     names = args.names or harness_names()
     unknown = sorted(set(names) - set(harness_names()))

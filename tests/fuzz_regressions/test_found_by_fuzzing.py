@@ -10,6 +10,8 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from mlgate.inspect.dispatch import Dispatcher
 from mlgate.inspect.interface import Limits
 
@@ -24,3 +26,40 @@ def test_hdf5_that_sends_libhdf5_into_a_loop_is_a_timeout_not_a_hang(tmp_path: P
     report = Dispatcher(tmp_path, limits=Limits(seconds_per_file=2)).scan_file("model.h5")
     assert time.monotonic() - start < 30
     assert [f.rule_id for f in report.findings] == ["MLG-MODEL-TIMEOUT"]
+
+
+UV_LOCK_EMPTY_NAME = """\
+version = 1
+requires-python = ">=3.11"
+[[package]]
+name = "demo"
+version = "0.1.0"
+source = { editable = "." }
+dependencies = [{ name = "numpy" }]
+[[package]]
+name = ""
+version = "1.26.4"
+source = { registry = "https://pkgs.registry.example/simple" }
+"""
+
+
+@pytest.mark.parametrize(
+    ("filename", "text"),
+    [
+        ("uv.lock", UV_LOCK_EMPTY_NAME),
+        ("poetry.lock", '[[package]]\nname = ""\nversion = "1.0"\n'),
+        ("pdm.lock", '[metadata]\ngroups = ["default"]\n[[package]]\nname = ""\nversion = "1.0"\n'),
+        ("requirements.txt", "==1.0\n"),
+    ],
+)
+def test_lock_entry_with_an_empty_name_is_an_extract_error(
+    tmp_path: Path, filename: str, text: str
+) -> None:
+    """fuzz_uv_lock: ``name = ""`` reached the purl builder, whose ValueError escaped the
+    extractor (a parser may only raise ExtractError; the inventory made it a vague warning)."""
+    from mlgate.inventory.build import build_inventory
+
+    (tmp_path / filename).write_text(text)
+    inventory = build_inventory(tmp_path)
+    assert not any(c.name == "" for c in inventory.components)
+    assert all("ValueError" not in w.message for w in inventory.warnings), inventory.warnings
