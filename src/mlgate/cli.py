@@ -295,6 +295,11 @@ def run_scan_or_report(
                 written = report_error.written
             for name, path in written.items():
                 log.warning("%s: %s (marked incomplete)", name, path)
+            if options.github:  # the PR comment says the scan is incomplete: no silent gate
+                try:
+                    importlib.import_module("mlgate.github").publish(exc.partial, options, written)
+                except Exception as publish_error:
+                    log.error("publishing the incomplete result failed: %s", publish_error)
         raise
 
 
