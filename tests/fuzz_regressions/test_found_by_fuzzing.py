@@ -63,3 +63,23 @@ def test_lock_entry_with_an_empty_name_is_an_extract_error(
     inventory = build_inventory(tmp_path)
     assert not any(c.name == "" for c in inventory.components)
     assert all("ValueError" not in w.message for w in inventory.warnings), inventory.warnings
+
+
+# fuzz_zip_reader (atheris): a zip64 end-of-central-directory locator whose record offset is
+# 2^64 - 1; seeking there raised OverflowError out of the reader.
+ZIP64_LOCATOR_PAST_THE_END = bytes.fromhex(
+    "50ffffffffffffffffff504b0607ff6f6d656c2e77ffffffffffffffff34504b"
+    "05060000000003000300b2000000f3faff000000"
+)
+
+
+def test_zip64_locator_offset_past_the_end_is_a_format_error(tmp_path: Path) -> None:
+    import io
+
+    from mlgate.inspect.archives import ZipFormatError, ZipReader
+
+    data = ZIP64_LOCATOR_PAST_THE_END
+    with pytest.raises(ZipFormatError):
+        ZipReader(io.BytesIO(data), len(data), 100)
+    (tmp_path / "model.pt").write_bytes(data)
+    Dispatcher(tmp_path).scan_file("model.pt")  # must not raise
