@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo docs test lint typecheck pytest bench clean tools
+.PHONY: venv demo docs test lint typecheck pytest bench clean tools fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,8 +29,8 @@ docs: $(STAMP)
 	$(BIN)/python docs/generate.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check --no-cache src tests bench examples docs entrypoint.py
-	$(BIN)/ruff format --no-cache --check src tests bench examples docs entrypoint.py
+	$(BIN)/ruff check --no-cache src tests bench examples docs entrypoint.py fuzz
+	$(BIN)/ruff format --no-cache --check src tests bench examples docs entrypoint.py fuzz
 	$(BIN)/mypy --strict src docs/generate.py
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -47,6 +47,13 @@ test: lint pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH)
+
+# Every parser's fuzz harness for FUZZ_SECONDS each (fuzz/run.py; crashes land in fuzz/crashes/).
+# FUZZ_ENGINE=atheris runs libFuzzer's coverage-guided engine (pip install -e '.[fuzz]').
+FUZZ_SECONDS ?= 60
+FUZZ_ENGINE ?= builtin
+fuzz: $(STAMP)
+	$(BIN)/python fuzz/run.py --engine $(FUZZ_ENGINE) --seconds $(FUZZ_SECONDS) $(FUZZ)
 
 # Validators the tests run that are not Python packages: npm packages into .tools/, Debian
 # packages through apt-get (when root, as in CI). Best effort: a tool that cannot be installed

@@ -208,3 +208,33 @@ def test_merge_publishes_to_github_like_scan(
     outputs = parse_output_file(output.read_text(encoding="utf-8"))
     assert outputs["verdict"] == "fail" and outputs["highest-severity"] == "critical"
     assert "mlgate" in summary.read_text(encoding="utf-8")
+
+
+def test_a_shard_that_stopped_early_makes_the_merge_incomplete(
+    tmp_path: Path, osv: OsvServer, capsys: Any
+) -> None:
+    """Shards with package sources merge (sources sort by their total key), and a shard marked
+    incomplete leaves the merged verdict undecided: exit 2 and every report says why."""
+    root = tmp_path / "repo"
+    make_tree(root)
+    (root / "svc-b" / "requirements.txt").write_text(
+        "--extra-index-url https://mirror.example/simple\nnumpy==1.24.3\n"
+    )
+    (root / "svc-a" / "requirements.txt").write_text(
+        "--index-url https://pypi-mirror.example/simple\nrequests==2.19.0\n"
+    )
+    scan(root, osv, tmp_path / "a", "--include", "svc-a")
+    scan(root, osv, tmp_path / "b", "--include", "svc-b")
+    shard_b = load(tmp_path / "b" / "result.json")
+    shards = [str(tmp_path / "a" / "result.json"), str(tmp_path / "b" / "result.json")]
+    out = tmp_path / "merged.json"
+    assert main(["-q", "merge", *shards, "--json", str(out)]) == ExitCode.FINDINGS
+    assert {s["url"] for s in load(out)["sources"]} == {
+        "https://mirror.example/simple",
+        "https://pypi-mirror.example/simple",
+    }
+    shard_b["incomplete"] = "svc-b/models/head.pkl: the scan stopped (RuntimeError)"
+    (tmp_path / "b" / "result.json").write_text(json.dumps(shard_b))
+    assert main(["-q", "merge", *shards, "--json", str(out)]) == ExitCode.ERROR
+    assert load(out)["incomplete"] == shard_b["incomplete"]
+    assert "a shard did not finish" in capsys.readouterr().err

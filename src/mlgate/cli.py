@@ -7,11 +7,13 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mlgate import __version__
-from mlgate.errors import MlgateError, UsageError
+from mlgate.current import current, where_failed
+from mlgate.errors import MlgateError, ScanAborted, UsageError
 from mlgate.exitcodes import ExitCode
 from mlgate.model import ScanResult, Severity
 from mlgate.options import DEFAULT_PLATFORM, CommentMode, ScanOptions
@@ -343,7 +345,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     for sub in options.include:
         if not (options.root / sub).exists():
             raise UsageError(f"--include {sub}: no such path under {options.root}")
-    result = run_scan(options)
+    result = run_scan_or_report(options, run_scan)
     return finish(result, options, write_reports(result, options), quiet=args.quiet)
 
 
@@ -362,6 +364,32 @@ def finish(
     for warning in result.all_warnings:
         log.warning("%s", for_terminal(str(warning)))
     return int(exit_code_for(result, options))
+
+
+def run_scan_or_report(
+    options: ScanOptions, run: Callable[[ScanOptions], ScanResult]
+) -> ScanResult:
+    """``run(options)``; when it stops on an unexpected failure, the reports that can still be
+    written are written from the partial result (marked incomplete) before the error goes on."""
+    from mlgate.report import ReportError, write_reports
+
+    try:
+        return run(options)
+    except ScanAborted as exc:
+        if isinstance(exc.partial, ScanResult):
+            try:
+                written = write_reports(exc.partial, options)
+            except ReportError as report_error:
+                log.error("%s", report_error.message)
+                written = report_error.written
+            for name, path in written.items():
+                log.warning("%s: %s (marked incomplete)", name, path)
+            if options.github:  # the PR comment says the scan is incomplete: no silent gate
+                try:
+                    importlib.import_module("mlgate.github").publish(exc.partial, options, written)
+                except Exception as publish_error:
+                    log.error("publishing the incomplete result failed: %s", publish_error)
+        raise
 
 
 def cmd_sbom(args: argparse.Namespace) -> int:
@@ -425,16 +453,30 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    verbose = 0
     try:
         args = parser.parse_args(list(argv) if argv is not None else None)
+        verbose = args.verbose
         _setup_logging(args.verbose, args.quiet)
         if not args.command:
             parser.print_help(sys.stderr)
             return int(ExitCode.ERROR)
         return COMMANDS[args.command](args)
+    except ScanAborted as exc:
+        print(exc.diagnostics(), file=sys.stderr)
+        if verbose:
+            traceback.print_exception(exc.cause, file=sys.stderr)
+        return int(ExitCode.ERROR)
     except MlgateError as exc:
         print(exc.diagnostics(), file=sys.stderr)
+        if verbose and exc.__cause__ is not None:
+            traceback.print_exception(exc, file=sys.stderr)
         return int(ExitCode.ERROR)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        return int(ExitCode.ERROR)
+    except Exception as exc:  # the safety net: a bug is exit 2 naming the file, never 1
+        print(ScanAborted(exc, where_failed(exc) or current()).diagnostics(), file=sys.stderr)
+        if verbose:
+            traceback.print_exception(exc, file=sys.stderr)
         return int(ExitCode.ERROR)

@@ -12,6 +12,7 @@ reports are the same writers ``mlgate scan`` uses.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -19,17 +20,19 @@ from pathlib import Path
 
 from mlgate.enrich import QUERYABLE_KINDS, is_osv_ecosystem
 from mlgate.errors import MlgateError, UsageError
+from mlgate.exitcodes import ExitCode
 from mlgate.inventory.build import merge_components
 from mlgate.model import (
     Component,
     Coverage,
     Finding,
     Inventory,
+    PackageSource,
     ScanResult,
     Severity,
 )
 from mlgate.options import CommentMode, ScanOptions
-from mlgate.policy.gate import decide, finding_order
+from mlgate.policy.gate import decide
 from mlgate.policy.ignores import RULE_STALE
 from mlgate.report.jsonreport import read_json_file, result_from_json
 
@@ -147,7 +150,7 @@ def merge_results(results: Sequence[ScanResult], fail_on: Severity | None = None
             for _, f in chosen.values()
             if f.rule_id != RULE_STALE or stale_in[f.fingerprint] == len(results)
         ),
-        key=finding_order,
+        key=Finding.sort_key,
     )
     # A baseline finding is fixed only when no shard still has it.
     fixed_in_all = set.intersection(*({f.fingerprint for f in r.verdict.fixed} for r in results))
@@ -164,7 +167,7 @@ def merge_results(results: Sequence[ScanResult], fail_on: Severity | None = None
             sources=tuple(
                 sorted(
                     {s for r in results for s in r.inventory.sources},
-                    key=lambda s: (s.location, s.kind, s.url),
+                    key=PackageSource.sort_key,
                 )
             ),
             files_seen=sum(r.inventory.files_seen for r in results),
@@ -173,12 +176,14 @@ def merge_results(results: Sequence[ScanResult], fail_on: Severity | None = None
         verdict=decide(
             findings,
             fail_on,
-            sorted((fixed[fp] for fp in fixed_in_all), key=finding_order),
+            sorted((fixed[fp] for fp in fixed_in_all), key=Finding.sort_key),
         ),
         coverage=_coverage(results, components),
         warnings=tuple(warnings),
         stats=tuple(sorted(stats.items())),
         tool_version=results[0].tool_version,
+        # a shard that stopped early leaves the whole tree undecided: every report says so
+        incomplete="; ".join(dict.fromkeys(r.incomplete for r in results if r.incomplete)) or None,
     )
 
 
@@ -208,4 +213,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(f"merged {len(results)} shard result(s)")
-    return finish(result, options, write_reports(result, options), quiet=args.quiet)
+    code = finish(result, options, write_reports(result, options), quiet=args.quiet)
+    if result.incomplete:
+        print(f"error: a shard did not finish: {result.incomplete}", file=sys.stderr)
+        return int(ExitCode.ERROR)
+    return code

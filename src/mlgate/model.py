@@ -75,6 +75,23 @@ class Scope(StrEnum):
     UNKNOWN = "unknown"
 
 
+# Sort keys: every ordering of these values goes through one ``sort_key()`` per type. The
+# dataclasses are not ``order=True``: their optional fields (None beside str or int) would make
+# ``<`` fail on the first mixed pair, and that pair is the attacker's to choose.
+_NO_NUMBER = -1  # lines and columns are 1-based: "none" sorts before every real one
+
+
+def _opt_int(value: int | None) -> int:
+    return _NO_NUMBER if value is None else value
+
+
+def _opt_str(value: str | None) -> tuple[bool, str]:
+    return (value is not None, value or "")
+
+
+LocationKey = tuple[str, tuple[bool, str], int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class Location:
     """A place in the scanned tree: POSIX path relative to the root, 1-based line.
@@ -88,22 +105,9 @@ class Location:
     column: int | None = None
     member: str | None = None  # path inside an archive (model containers)
 
-    def _key(self) -> tuple[str, int, int, int, str]:
-        line = -1 if self.line is None else self.line
-        column = -1 if self.column is None else self.column
-        return (self.path, line, column, self.member is not None, self.member or "")
-
-    def __lt__(self, other: Location) -> bool:
-        return self._key() < other._key()
-
-    def __le__(self, other: Location) -> bool:
-        return self._key() <= other._key()
-
-    def __gt__(self, other: Location) -> bool:
-        return self._key() > other._key()
-
-    def __ge__(self, other: Location) -> bool:
-        return self._key() >= other._key()
+    def sort_key(self) -> LocationKey:
+        """Total order: path, archive member (none first), line, column (none first)."""
+        return (self.path, _opt_str(self.member), _opt_int(self.line), _opt_int(self.column))
 
     def __str__(self) -> str:
         text = self.path
@@ -196,6 +200,10 @@ class Component:
             ref = f"{self.kind.value}:{self.name}" + (f"@{self.version}" if self.version else "")
         return ref
 
+    def sort_key(self) -> tuple[tuple[str, str, str, str, str], str]:
+        """Total order of components (identity, then reference)."""
+        return (self.key, self.bom_ref)
+
     def prop(self, name: str) -> str | None:
         for key, value in self.properties:
             if key == name:
@@ -271,6 +279,10 @@ class Finding:
     def suppressed(self) -> bool:
         return self.suppression is not None
 
+    def sort_key(self) -> tuple[int, LocationKey, str, str]:
+        """Most severe first, then by place, rule and fingerprint (total: no None compared)."""
+        return (-self.severity.rank, self.location.sort_key(), self.rule_id, self.fingerprint)
+
 
 @dataclass(frozen=True)
 class ScanWarning:
@@ -289,6 +301,9 @@ class ScanWarning:
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         return f"{where}: {self.message}"
 
+    def sort_key(self) -> tuple[str, int, str, str]:
+        return (self.path, _opt_int(self.line), self.code, self.message)
+
 
 @dataclass(frozen=True)
 class PackageSource:
@@ -297,6 +312,9 @@ class PackageSource:
     kind: str  # index-url | extra-index-url | find-links | registry
     url: str
     location: Location
+
+    def sort_key(self) -> tuple[LocationKey, str, str]:
+        return (self.location.sort_key(), self.kind, self.url)
 
 
 @dataclass(frozen=True)
@@ -340,6 +358,7 @@ class ScanResult:
     warnings: tuple[ScanWarning, ...] = ()
     stats: tuple[tuple[str, float], ...] = ()
     tool_version: str = ""
+    incomplete: str | None = None  # why the scan stopped early; every report says so
 
     @property
     def all_warnings(self) -> tuple[ScanWarning, ...]:

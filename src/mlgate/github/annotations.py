@@ -38,7 +38,7 @@ def annotate(
     """Print annotations for the ``limit`` most severe unsuppressed findings; returns the count."""
     active = sorted(
         (f for f in result.findings if not f.suppressed and f.severity in LEVEL),
-        key=lambda f: -f.severity.rank,
+        key=Finding.sort_key,
     )
     count = 0
     for finding in active[:limit]:

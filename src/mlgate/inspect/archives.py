@@ -344,6 +344,8 @@ class ZipReader:
         zip64 = False
         if pos >= 20 and tail[pos - 20 : pos - 16] == b"PK\x06\x07":
             (rec_off,) = struct.unpack("<Q", tail[pos - 12 : pos - 4])
+            if rec_off > self.size - 56:  # a 64-bit offset: seek() overflows before it fails
+                raise ZipFormatError("zip64 end-of-central-directory record past the end")
             fh.seek(rec_off)
             rec = fh.read(56)
             if len(rec) == 56 and rec[:4] == b"PK\x06\x06":
@@ -356,6 +358,8 @@ class ZipReader:
         if concat:
             self.problems.append(("", f"{concat} bytes precede the archive"))
         self.concat = concat
+        if cd_offset + concat > self.size:
+            raise ZipFormatError("central directory starts past the end of the archive")
         fh.seek(cd_offset + concat)
         if cd_size > 256 * 1024 * 1024:
             raise ZipFormatError("central directory larger than 256 MiB")

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlgate import __version__
 from mlgate.errors import UsageError
@@ -20,7 +21,11 @@ from mlgate.formats import FormatKind, sniff
 from mlgate.inspect.dispatch import Dispatcher
 from mlgate.model import Finding, Inventory, ScanResult, ScanWarning, Severity
 from mlgate.options import ScanOptions
+from mlgate.progress import Progress, aborting
 from mlgate.textsafe import for_terminal
+
+if TYPE_CHECKING:
+    from mlgate.policy import Policy
 
 
 def _lock(args: argparse.Namespace) -> int:
@@ -83,7 +88,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         args.paths = paths[1:] or ["."]
         args.path = args.paths[0]
         return _lock(args)
-    from mlgate.policy import evaluate, load_policy
+    from mlgate.policy import load_policy
 
     root, targets = _targets(paths)
     fail_on = getattr(args, "fail_on", None)
@@ -96,34 +101,50 @@ def cmd_models(args: argparse.Namespace) -> int:
         json=getattr(args, "json", None),
     )
     policy = load_policy(options)
+
+    def run(options: ScanOptions) -> ScanResult:
+        with aborting(Progress(str(root), fail_on=policy.fail_on)) as progress:
+            return _scan(root, targets, options, policy, progress)
+        raise AssertionError("unreachable")  # mypy: the context manager does not swallow
+
+    from mlgate.cli import run_scan_or_report
+    from mlgate.report import write_reports
+
+    result = run_scan_or_report(options, run)
+    write_reports(result, options)  # only --json is set
+    if not getattr(args, "quiet", False):
+        _print(result, int(result.inventory.files_seen))
+    for warning in result.warnings:
+        print(f"warning: {for_terminal(str(warning))}", file=sys.stderr)
+    return int(ExitCode.OK if result.verdict.passed else ExitCode.FINDINGS)
+
+
+def _scan(
+    root: Path,
+    targets: list[tuple[str, str]],
+    options: ScanOptions,
+    policy: Policy,
+    progress: Progress,
+) -> ScanResult:
+    from mlgate.policy import evaluate
+
     start = time.perf_counter()
-    warnings: list[ScanWarning] = []
-    files = collect(root, targets, options.exclude, warnings)
+    files = collect(root, targets, options.exclude, progress.warnings)
+    progress.inventory = Inventory(files_seen=len(files))
     dispatcher = Dispatcher(root, tuple(policy.allow_globals))
-    findings: list[Finding] = []
     for report in dispatcher.scan_files(files):
-        findings.extend(report.findings)
-    findings.sort(key=lambda f: (-f.severity.rank, f.location, f.rule_id, f.fingerprint))
+        progress.findings.extend(report.findings)
+    findings = sorted(progress.findings, key=Finding.sort_key)
     kept, verdict, policy_warnings = evaluate(findings, policy, options)
-    warnings += policy_warnings
-    result = ScanResult(
+    return ScanResult(
         root=str(root),
-        inventory=Inventory(files_seen=len(files)),
+        inventory=progress.inventory,
         findings=tuple(kept),
         verdict=verdict,
-        warnings=tuple(warnings),
+        warnings=(*progress.warnings, *policy_warnings),
         stats=(("model_files", float(len(files))), ("seconds", time.perf_counter() - start)),
         tool_version=__version__,
     )
-    if options.json is not None:
-        from mlgate.report import renderer, write_atomic
-
-        write_atomic(Path(options.json), renderer("json")(result, options))
-    if not getattr(args, "quiet", False):
-        _print(result, len(files))
-    for warning in warnings:
-        print(f"warning: {for_terminal(str(warning))}", file=sys.stderr)
-    return int(ExitCode.OK if verdict.passed else ExitCode.FINDINGS)
 
 
 def _print(result: ScanResult, nfiles: int) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from mlgate.current import working_on
 from mlgate.formats import FormatKind, Sniffed, classify_zip_names, sniff
 from mlgate.inspect.interface import (
     ArchiveBomb,
@@ -43,7 +44,7 @@ log = logging.getLogger("mlgate.inspect")
 HEAD_BYTES = 4096  # enough for tar (257), npy headers and zlib probing
 MAX_ZIP_NAMES = 10_000
 # modules of the package that are not scanners (importing them is harmless, but not needed)
-_SKIP_MODULES = frozenset({"cli", "dispatch", "interface"})
+_SKIP_MODULES = frozenset({"cli", "dispatch", "interface", "isolate"})
 _loaded: list[str] | None = None
 
 RULE_ERROR = "MLG-MODEL-ERROR"
@@ -250,7 +251,8 @@ class Dispatcher:
             return report
         report.format = found.format
         target = ScanTarget(relpath, found.format, size, opener)
-        report.findings = scan_target(target, self.context())
+        with working_on("models", relpath):
+            report.findings = scan_target(target, self.context())
         report.seconds = time.perf_counter() - start
         return report
 
@@ -298,10 +300,9 @@ def parallel_jobs(nfiles: int, jobs: int | None = None) -> int:
 
 
 def _can_fork() -> bool:
-    import threading
+    from mlgate.inspect.isolate import can_fork
 
-    # forking a process that runs other threads can copy a lock held by one of them
-    return hasattr(os, "fork") and threading.active_count() == 1
+    return can_fork()
 
 
 def _crash_report(relpath: str, exc: BaseException) -> FileReport:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -26,10 +27,18 @@ from typing import IO, Any
 
 from mlgate.formats import sniff
 from mlgate.inspect.hdf5 import read_root_string_attrs
-from mlgate.inspect.interface import ModelScanner, ScanContext, ScanTarget, model_finding
+from mlgate.inspect.interface import (
+    ModelScanner,
+    ScanContext,
+    ScanTarget,
+    ScanTimeout,
+    model_finding,
+)
+from mlgate.inspect.isolate import ChildFailed, call_isolated
 from mlgate.model import Finding, Severity
 
 MAX_CONFIG = 100 * 1024 * 1024
+H5PY_SECONDS = 30.0  # h5py reads two root attributes: a healthy file takes milliseconds
 MAX_NODES = 2_000_000
 MAX_DEPTH = 256
 MAX_RAW_CANDIDATES = 64
@@ -414,9 +423,20 @@ class KerasScanner(ModelScanner):
             )
             yield from self._scan_h5_raw(target, ctx)
             return
-        try:
+
+        def read_attrs() -> dict[str, Any]:
             with target.open() as stream, h5py.File(stream, "r") as h5:
-                attrs = {name: h5.attrs.get(name) for name in _CONFIG_ATTRS}
+                return {name: _plain_attr(h5.attrs.get(name)) for name in _CONFIG_ATTRS}
+
+        try:
+            # libhdf5 can loop forever on a crafted file, out of reach of the time bound: it
+            # runs in a child process that is killed at the deadline (MLG-MODEL-TIMEOUT)
+            attrs = call_isolated(read_attrs, min(ctx.deadline, time.monotonic() + H5PY_SECONDS))
+        except ChildFailed as exc:
+            yield _malformed(target, f"HDF5 file cannot be read ({exc})")
+            return
+        except ScanTimeout:
+            raise
         except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError ... on bad files
             yield _malformed(target, f"HDF5 file cannot be read ({type(exc).__name__}: {exc})")
             return
@@ -530,3 +550,12 @@ def _malformed(target: ScanTarget, message: str) -> Finding:
         target,
         trigger="malformed",
     )
+
+
+def _plain_attr(value: Any) -> bytes | str | tuple[str] | None:
+    """An attribute as plain values (what the child process sends back)."""
+    if value is None or isinstance(value, bytes | str):
+        return value
+    if hasattr(value, "tobytes"):
+        return bytes(value.tobytes())
+    return ("not-a-string",)

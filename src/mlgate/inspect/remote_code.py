@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from packageurl import PackageURL
 
+from mlgate.current import skip_on_error
 from mlgate.model import (
     Component,
     ComponentKind,
@@ -576,7 +577,7 @@ def _number_repeats(findings: list[Finding]) -> list[Finding]:
     Fingerprints leave out line numbers (so edits above do not churn them); without this, two
     identical calls would share one and a second one added later would pass as already known.
     """
-    ordered = sorted(findings, key=lambda f: (f.location, f.rule_id))
+    ordered = sorted(findings, key=lambda f: (f.location.sort_key(), f.rule_id))
     seen: dict[tuple[str, str | None], int] = {}
     out = []
     for f in ordered:
@@ -693,5 +694,6 @@ def scan_code(
     out = CodeScan()
     for relpath in relpaths:
         if is_code_file(relpath) and not _THIRD_PARTY.search(relpath):
-            out.extend(scan_file(root, relpath, unpinned_severity=unpinned_severity))
+            with skip_on_error("source scan", relpath, out.warnings, code="source"):
+                out.extend(scan_file(root, relpath, unpinned_severity=unpinned_severity))
     return out

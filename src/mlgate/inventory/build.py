@@ -8,9 +8,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from mlgate.current import working_on
 from mlgate.inventory.interface import ExtractContext, ExtractError, Extractor, ExtractResult
 from mlgate.inventory.walk import walk
-from mlgate.model import Component, Inventory, PackageSource, ScanWarning, Scope
+from mlgate.model import Component, Inventory, Location, PackageSource, ScanWarning, Scope
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,9 @@ def merge_components(components: Iterable[Component]) -> list[Component]:
         merged.append(
             replace(
                 first,
-                declared_in=tuple(sorted({loc for c in group for loc in c.declared_in})),
+                declared_in=tuple(
+                    sorted({loc for c in group for loc in c.declared_in}, key=Location.sort_key)
+                ),
                 hashes=tuple(sorted({h for c in group for h in c.hashes})),
                 licenses=tuple(sorted({lic for c in group for lic in c.licenses})),
                 properties=tuple(sorted({p for c in group for p in c.properties})),
@@ -74,7 +77,7 @@ def merge_components(components: Iterable[Component]) -> list[Component]:
                 purl=next((c.purl for c in group if c.purl), None),
             )
         )
-    return sorted(merged, key=lambda c: (c.key, c.bom_ref))
+    return sorted(merged, key=Component.sort_key)
 
 
 def build_inventory(
@@ -97,16 +100,20 @@ def build_inventory(
     for file in walk(root, exclude, warnings, include):
         files += 1
         for ext in exts:
-            if not ext.matches(file):
-                continue
             try:
-                result: ExtractResult = ext.extract(file, ctx)
+                with working_on("inventory", file.relpath):
+                    if not ext.matches(file):
+                        continue
+                    result: ExtractResult = ext.extract(file, ctx)
             except ExtractError as exc:
                 warnings.append(ScanWarning(file.relpath, f"{ext.name}: {exc}", line=exc.line))
                 continue
-            except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            except Exception as exc:
                 # A parser bug or hostile input must not abort the whole inventory.
-                warnings.append(ScanWarning(file.relpath, f"{ext.name}: could not parse: {exc!r}"))
+                log.debug("%s: %s failed", file.relpath, ext.name, exc_info=True)
+                warnings.append(
+                    ScanWarning(file.relpath, f"{ext.name}: could not parse: {exc!r:.300}")
+                )
                 continue
             components.extend(result.components)
             sources.extend(result.sources)
@@ -115,7 +122,7 @@ def build_inventory(
         components = [c for c in components if not c.optional]
     return Inventory(
         components=tuple(merge_components(components)),
-        sources=tuple(sorted(set(sources), key=lambda s: (s.location, s.kind, s.url))),
+        sources=tuple(sorted(set(sources), key=PackageSource.sort_key)),
         warnings=tuple(warnings),
         files_seen=files,
     )

@@ -27,7 +27,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from mlgate.inventory.interface import SourceFile
+from mlgate.inventory.interface import ExtractError, SourceFile
 from mlgate.model import Component, Hash, Location, Scope
 from mlgate.textsafe import without_userinfo
 
@@ -302,7 +302,10 @@ def pypi_component(
 
     A VCS/URL/path requirement has no version (it is never queried as pinned); its spec is
     ``@ URL`` so that two different references of one package stay two components.
+    Raises ExtractError for a declaration without a name (a damaged lock entry).
     """
+    if not isinstance(decl.name, str) or not canonical(decl.name):
+        raise ExtractError(f"a package entry has no name ({decl.name!r:.40})", line=location.line)
     props = [(k, redact_userinfo(v) if k == PROP_INDEX else v) for k, v in properties]
     if decl.extras:
         props.append((PROP_EXTRAS, ",".join(decl.extras)))

@@ -16,10 +16,6 @@ UNKNOWN_SEVERITY_PROPERTY = ("severity-unknown", "true")
 MAX_REASON_LINES = 25
 
 
-def finding_order(f: Finding) -> tuple[int, object, str, str]:
-    return (-f.severity.rank, f.location, f.rule_id, f.fingerprint)
-
-
 def map_unknown_severity(findings: Sequence[Finding], severity: Severity) -> list[Finding]:
     """Advisories the database gave no severity get the policy's ``unknown-severity``."""
     out = []
@@ -96,5 +92,5 @@ def evaluate(
         current, fixed = apply_baseline(
             current, load_baseline(policy.baseline), skip_fixed_kinds=frozenset(skip)
         )
-    current.sort(key=finding_order)
+    current.sort(key=Finding.sort_key)
     return current, decide(current, policy.fail_on, fixed), []

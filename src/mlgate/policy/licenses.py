@@ -36,6 +36,7 @@ from license_expression import (
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from mlgate.current import skip_on_error
 from mlgate.httpsafe import ResponseTooLarge, read_bounded
 from mlgate.inventory.interface import ExtractError
 from mlgate.inventory.wheels import open_zip, read_member
@@ -304,25 +305,26 @@ def tree_licenses(
     for relpath in relpaths:
         if not is_metadata_file(relpath):
             continue
-        path = root / relpath
-        try:
-            if relpath.endswith(".whl"):
-                raw = _wheel_metadata(path)
-            else:
-                with path.open("rb") as fh:
-                    raw = fh.read(MAX_METADATA_BYTES)
-        except (OSError, ExtractError) as exc:
-            warnings.append(
-                ScanWarning(relpath, f"license metadata not read: {exc}", code="license")
-            )
-            continue
-        if raw is None:
-            continue
-        parsed = licenses_from_metadata(raw)
-        if parsed is None or not parsed[2]:
-            continue
-        name, version, lic = parsed
-        found[(canonicalize_name(name), _version_key(version))] = lic
+        with skip_on_error("license metadata", relpath, warnings, code="license"):
+            path = root / relpath
+            try:
+                if relpath.endswith(".whl"):
+                    raw = _wheel_metadata(path)
+                else:
+                    with path.open("rb") as fh:
+                        raw = fh.read(MAX_METADATA_BYTES)
+            except (OSError, ExtractError) as exc:
+                warnings.append(
+                    ScanWarning(relpath, f"license metadata not read: {exc}", code="license")
+                )
+                continue
+            if raw is None:
+                continue
+            parsed = licenses_from_metadata(raw)
+            if parsed is None or not parsed[2]:
+                continue
+            name, version, lic = parsed
+            found[(canonicalize_name(name), _version_key(version))] = lic
     return found
 
 

@@ -7,13 +7,19 @@ The table maps a :class:`~mlgate.options.ScanOptions` output field to the module
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Protocol, cast
 
+from mlgate.current import working_on
+from mlgate.errors import MlgateError
 from mlgate.model import ScanResult
 from mlgate.options import ScanOptions
+from mlgate.textsafe import for_terminal
+
+log = logging.getLogger("mlgate")
 
 RENDERERS: dict[str, str] = {
     "sbom": "mlgate.report.cyclonedx",
@@ -53,13 +59,39 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         raise
 
 
+class ReportError(MlgateError):
+    """Some reports could not be rendered or written; the others were (``written``)."""
+
+    def __init__(self, failed: list[str], written: dict[str, Path]) -> None:
+        others = "; the other reports were written" if written else ""
+        super().__init__(
+            f"{len(failed)} report(s) not written: " + "; ".join(failed) + others,
+            hint="check that the output folders exist and are writable; -v shows the traceback",
+        )
+        self.written = written
+
+
 def write_reports(result: ScanResult, options: ScanOptions) -> dict[str, Path]:
-    """Render and write every report named in ``options``; returns field name -> path."""
+    """Render and write every report named in ``options``; returns field name -> path.
+
+    One report that fails (an unwritable path, a renderer bug) does not keep the others from
+    being written: they are, and then :class:`ReportError` names the ones that were not.
+    """
     written: dict[str, Path] = {}
+    failed: list[str] = []
     for field_name in RENDERERS:
         target = getattr(options, field_name)
         if target is None:
             continue
-        write_atomic(Path(target), renderer(field_name)(result, options))
+        flag = "--" + field_name.replace("_", "-")
+        try:
+            with working_on("report", f"{flag} {target}"):
+                write_atomic(Path(target), renderer(field_name)(result, options))
+        except Exception as exc:
+            log.debug("%s %s not written", flag, target, exc_info=True)
+            failed.append(for_terminal(f"{flag} {target}: {type(exc).__name__}: {exc}", 300))
+            continue
         written[field_name] = Path(target)
+    if failed:
+        raise ReportError(failed, written)
     return written

@@ -108,6 +108,8 @@ def result_json(result: ScanResult) -> dict[str, Any]:
         "tool": {"name": "mlgate", "version": result.tool_version},
         "root": result.root,
         "files_seen": result.inventory.files_seen,
+        # null when the scan finished; otherwise why it stopped (the rest is a partial result)
+        "incomplete": result.incomplete,
         "verdict": {
             "passed": result.verdict.passed,
             "fail_on": result.verdict.fail_on.value,
@@ -338,4 +340,5 @@ def result_from_json(data: dict[str, Any]) -> ScanResult:
         ),
         stats=tuple(sorted((k, float(v)) for k, v in stats.items() if isinstance(v, int | float))),
         tool_version=_str(tool.get("version")),
+        incomplete=_str(data.get("incomplete")) or None,
     )

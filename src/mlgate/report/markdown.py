@@ -242,6 +242,7 @@ def context(result: ScanResult, links: Links, view: View, *, summary: bool) -> d
         "suppressed": rows(suppressed) if view.details else [],
         "details": view.details,
         "coverage": result.coverage,
+        "incomplete": result.incomplete,
         "warnings": list(result.all_warnings[:50]) if view.details else [],
         "warnings_total": len(result.all_warnings),
         "run_url": links.run,

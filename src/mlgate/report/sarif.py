@@ -374,6 +374,15 @@ def _run(
             )
             for ref, why in cov.unchecked
         )
+    if result.incomplete:
+        run_props["incomplete"] = True
+        notifications.append(
+            om.Notification(
+                message=om.Message(text=_bounded(f"scan incomplete: {result.incomplete}", 2_000)),
+                level="error",
+                properties={"code": "incomplete"},
+            )
+        )
     if omitted[category]:
         note = (
             f"{omitted[category]} lower-severity results were left out to stay within GitHub's "
@@ -387,7 +396,7 @@ def _run(
             )
         )
     invocation = om.Invocation(
-        execution_successful=True,
+        execution_successful=result.incomplete is None,
         tool_execution_notifications=notifications or None,
     )
     tool = om.Tool(
@@ -427,7 +436,7 @@ def build_log(result: ScanResult, limits: SarifLimits = SarifLimits()) -> dict[s
     """The SARIF log as a JSON-ready dict, within ``limits``."""
     prefix = source_prefix(result.root)
     root_uri = _root_uri(result, prefix)
-    ranked = sorted(result.findings, key=lambda f: (f.suppressed, -f.severity.rank))
+    ranked = sorted(result.findings, key=lambda f: (f.suppressed, f.sort_key()))
     grouped: dict[str, list[Finding]] = {c: [] for c in CATEGORIES}
     for f in ranked:
         grouped[category_of(f)].append(f)

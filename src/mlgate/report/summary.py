@@ -14,6 +14,7 @@ def render_text(result: ScanResult) -> str:
     active = [f for f in result.findings if not f.suppressed]
     by_sev = Counter(f.severity for f in active)
     lines = [
+        *([for_terminal(f"INCOMPLETE: {result.incomplete}", 400)] if result.incomplete else []),
         f"mlgate {result.tool_version}: "
         + ("PASSED" if result.verdict.passed else "FAILED")
         + f" (fail-on: {result.verdict.fail_on.value})",

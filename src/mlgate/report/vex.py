@@ -62,7 +62,10 @@ def accepted_risks(result: ScanResult) -> list[Finding]:
         for f in result.findings
         if f.advisory is not None and f.suppression is not None and f.suppression.kind == "ignore"
     ]
-    return sorted(found, key=lambda f: (f.advisory.id if f.advisory else "", f.component or ""))
+    return sorted(
+        found,
+        key=lambda f: (f.advisory.id if f.advisory else "", f.component or "", f.sort_key()),
+    )
 
 
 def _source(vuln_id: str) -> VulnerabilitySource:

@@ -1,0 +1,20 @@
+"""Fuzz harness: gzip streams (tar.gz, gzipped pickles and zips) through the Dispatcher.
+
+Invariant: scanning never raises out of the Dispatcher; every finding sorts and renders
+as JSON and SARIF."""
+
+from __future__ import annotations
+
+from fuzz import seeds as seed_inputs
+from fuzz.common import scan_model
+
+NAME = "gzip"
+FILENAME = "bundle.tgz"
+
+
+def seeds() -> list[bytes]:
+    return seed_inputs.gzips()
+
+
+def check(data: bytes) -> None:
+    scan_model(FILENAME, data)

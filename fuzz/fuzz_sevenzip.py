@@ -1,0 +1,20 @@
+"""Fuzz harness: 7z archives (built-in reader and py7zr) through the Dispatcher.
+
+Invariant: scanning never raises out of the Dispatcher; every finding sorts and renders
+as JSON and SARIF."""
+
+from __future__ import annotations
+
+from fuzz import seeds as seed_inputs
+from fuzz.common import scan_model
+
+NAME = "sevenzip"
+FILENAME = "bundle.7z"
+
+
+def seeds() -> list[bytes]:
+    return seed_inputs.sevenzips()
+
+
+def check(data: bytes) -> None:
+    scan_model(FILENAME, data)

@@ -1,0 +1,20 @@
+"""Fuzz harness: tar archives (legacy torch tar, nested members) through the Dispatcher.
+
+Invariant: scanning never raises out of the Dispatcher; every finding sorts and renders
+as JSON and SARIF."""
+
+from __future__ import annotations
+
+from fuzz import seeds as seed_inputs
+from fuzz.common import scan_model
+
+NAME = "tar"
+FILENAME = "model.tar"
+
+
+def seeds() -> list[bytes]:
+    return seed_inputs.tars()
+
+
+def check(data: bytes) -> None:
+    scan_model(FILENAME, data)

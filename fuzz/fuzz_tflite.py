@@ -1,0 +1,20 @@
+"""Fuzz harness: TFLite flatbuffers through the Dispatcher.
+
+Invariant: scanning never raises out of the Dispatcher; every finding sorts and renders
+as JSON and SARIF."""
+
+from __future__ import annotations
+
+from fuzz import seeds as seed_inputs
+from fuzz.common import scan_model
+
+NAME = "tflite"
+FILENAME = "model.tflite"
+
+
+def seeds() -> list[bytes]:
+    return seed_inputs.tflites()
+
+
+def check(data: bytes) -> None:
+    scan_model(FILENAME, data)

@@ -1,0 +1,20 @@
+"""Fuzz harness: zip archives (torch zip, nested zips) through the Dispatcher.
+
+Invariant: scanning never raises out of the Dispatcher; every finding sorts and renders
+as JSON and SARIF."""
+
+from __future__ import annotations
+
+from fuzz import seeds as seed_inputs
+from fuzz.common import scan_model
+
+NAME = "zip"
+FILENAME = "model.pt"
+
+
+def seeds() -> list[bytes]:
+    return seed_inputs.zips()
+
+
+def check(data: bytes) -> None:
+    scan_model(FILENAME, data)
