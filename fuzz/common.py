@@ -174,3 +174,27 @@ def expect(call: Callable[[], object], *errors: type[BaseException]) -> None:
 
 def stream(data: bytes) -> io.BytesIO:
     return io.BytesIO(data)
+
+
+def read_image(ref: str) -> None:
+    """Invariant of the image reader and inventory: ``read_image`` with the inventory's selector
+    returns or raises ImageError; what the inventory makes of it sorts and serialises."""
+    from mlgate.image.contents import ImageSelector, image_inventory, layer_findings
+    from mlgate.image.interface import ImageError
+    from mlgate.image.layers import read_image as read
+    from mlgate.model import Component, Finding, ScanWarning
+    from mlgate.report.jsonreport import component_json
+
+    selector = ImageSelector()
+    try:
+        with read(ref, selector) as contents:
+            inventory = image_inventory(contents, selector)
+            findings = layer_findings(contents)
+    except ImageError:
+        return
+    comps = sorted([inventory.container, *inventory.components], key=Component.sort_key)
+    json.dumps([component_json(c) for c in comps])
+    sorted(inventory.warnings, key=ScanWarning.sort_key)
+    sorted(findings, key=Finding.sort_key)
+    for c in comps:
+        _ = (c.bom_ref, c.key, c.purl)

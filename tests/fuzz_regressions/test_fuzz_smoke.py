@@ -28,5 +28,7 @@ def test_every_parser_has_a_harness() -> None:
         "pipfile_lock", "conda", "dockerfile", "pickle_engine", "pickle_scan", "zip",
         "zip_reader", "tar", "gzip", "sevenzip", "sevenzip_reader", "hdf5", "hdf5_reader",
         "protowire", "onnx", "savedmodel", "gguf", "safetensors", "npy", "policy",
+        "os_release", "dpkg", "apk", "rpm_header", "rpmdb", "metadata", "wheel", "sdist",
+        "image_archive", "image_layout",
     }  # fmt: skip
     assert expected <= set(harness_names())
