@@ -83,3 +83,20 @@ def test_zip64_locator_offset_past_the_end_is_a_format_error(tmp_path: Path) -> 
         ZipReader(io.BytesIO(data), len(data), 100)
     (tmp_path / "model.pt").write_bytes(data)
     Dispatcher(tmp_path).scan_file("model.pt")  # must not raise
+
+
+def test_rpmdb_whose_schema_is_not_utf8_is_a_format_error(tmp_path: Path) -> None:
+    """fuzz_rpmdb: one byte of the ``CREATE TABLE Packages`` text in sqlite_master made invalid
+    UTF-8; sqlite's "malformed database schema" message quotes it, and decoding that message
+    raised UnicodeDecodeError out of parse_rpmdb (documented: sqlite3.Error, RpmFormatError)."""
+    import sqlite3
+
+    from mlgate.image.rpm import RpmFormatError, parse_rpmdb
+    from tests.image.rpmdb import header_blob, write_rpmdb
+
+    path = write_rpmdb(tmp_path / "rpmdb.sqlite", [header_blob({"name": "a", "version": "1"})])
+    data = path.read_bytes()
+    assert data.count(b"AUTOINCREMENT") == 1
+    path.write_bytes(data.replace(b"AUTOINCREMENT", b"AUTOINCR\xd8MENT"))
+    with pytest.raises((sqlite3.Error, RpmFormatError)):
+        parse_rpmdb(path)

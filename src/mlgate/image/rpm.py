@@ -196,6 +196,9 @@ def read_rpmdb(path: Path) -> Iterator[tuple[int | None, bytes | None]]:
                 hnum if isinstance(hnum, int) else None,
                 blob if isinstance(blob, bytes) else None,
             )
+    except UnicodeDecodeError:
+        # sqlite's message about a damaged schema quotes its bytes, which Python decodes
+        raise RpmFormatError("damaged schema: sqlite's error message is not UTF-8") from None
     finally:
         conn.close()
 
