@@ -100,3 +100,23 @@ def test_rpmdb_whose_schema_is_not_utf8_is_a_format_error(tmp_path: Path) -> Non
     path.write_bytes(data.replace(b"AUTOINCREMENT", b"AUTOINCR\xd8MENT"))
     with pytest.raises((sqlite3.Error, RpmFormatError)):
         parse_rpmdb(path)
+
+
+@pytest.mark.parametrize("filename", ["demo-1.0-py3-none-any.whl", "demo-1.0.zip"])
+def test_zip_of_an_unknown_version_is_an_extract_error(tmp_path: Path, filename: str) -> None:
+    """fuzz_wheel, fuzz_sdist: a central directory entry whose "version needed to extract" is
+    25.5; zipfile raised NotImplementedError out of the wheel and sdist extractors."""
+    import struct
+
+    from mlgate.inventory.build import build_inventory
+    from tests.inspect.samples import zip_bytes
+
+    data = bytearray(zip_bytes({"demo-1.0/PKG-INFO": b"Name: demo\nVersion: 1.0\n"}))
+    central = data.index(b"PK\x01\x02")
+    struct.pack_into("<H", data, central + 6, 255)  # version needed to extract: 25.5
+    (tmp_path / filename).write_bytes(bytes(data))
+    inventory = build_inventory(tmp_path)
+    extractor = "wheel" if filename.endswith(".whl") else "sdist"
+    [warning] = [w for w in inventory.warnings if w.message.startswith(f"{extractor}: ")]
+    assert warning.path == filename
+    assert "not a readable zip: zip file version 25.5" in warning.message

@@ -110,7 +110,15 @@ def open_zip(path: Path, size: int) -> zipfile.ZipFile:
         if too_many:
             raise _TooManyMembers(f"more than {MAX_MEMBERS} members; not read")
         return zipfile.ZipFile(path)
-    except (ZipFormatError, struct.error, zipfile.BadZipFile, EOFError, ValueError) as exc:
+    # NotImplementedError: a member needs a newer zip version than zipfile knows
+    except (
+        ZipFormatError,
+        struct.error,
+        zipfile.BadZipFile,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+    ) as exc:
         raise ExtractError(f"not a readable zip: {exc}") from None
 
 
