@@ -139,7 +139,7 @@ def sniff_zip(path: Path) -> str:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
             names = [i.filename for i in infos[:MAX_ZIP_MEMBERS_SNIFFED]]
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         return "zip"  # damaged: the inspector reports it; inventory still records the file
     return classify_zip_names(names)
 

@@ -163,7 +163,15 @@ def _archive_members(path: Path, fmt: str) -> list[str] | None:
                     if len(names) >= MAX_ZIP_MEMBERS_SNIFFED:
                         break
             return names
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, ValueError, EOFError):
+    # NotImplementedError: zipfile refuses a member needing a zip version it does not know
+    except (
+        zipfile.BadZipFile,
+        tarfile.TarError,
+        OSError,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+    ):
         return []
     return None
 
