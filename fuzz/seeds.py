@@ -527,7 +527,22 @@ def image_layer_tars() -> list[bytes]:
 def docker_saves() -> list[bytes]:
     image = Image(layers=image_layers(), user="root", exposed_ports=["8080/tcp"])
     small = Image(layers=[Layer(files={"/etc/os-release": OS_RELEASES[2].encode()})])
-    return [
+    saves = [
         _via_file(".tar", lambda p: write_docker_save(p, image)),
         _via_file(".tar", lambda p: write_docker_save(p, small, oci=True)),
     ]
+    # the same with the small JSON members first: damage to a layer no longer hides them
+    return [*saves, *(_json_first(t) for t in saves)]
+
+
+def _json_first(tar: bytes) -> bytes:
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        members = [(m, tf.extractfile(m)) for m in tf.getmembers()]
+        order = sorted(members, key=lambda mf: mf[0].size > 4096)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as out:
+            for member, fh in order:
+                out.addfile(member, fh)
+    return buf.getvalue()
