@@ -31,13 +31,13 @@ def test_from_with_tag_digest_registry_and_exact_lines(tmp_path: Path) -> None:
         "# build image\n"
         "FROM python:3.11-slim AS base\n"
         "\n"
-        f"FROM ghcr.io/acme/trainer:2.0@{DIGEST}\n"
+        f"FROM registry.example/acme/trainer:2.0@{DIGEST}\n"
         "FROM registry.internal.example:5000/ml/cuda\n",
     )
     comps = by_name(inv)
     assert set(comps) == {
         "python",
-        "ghcr.io/acme/trainer",
+        "registry.example/acme/trainer",
         "registry.internal.example:5000/ml/cuda",
     }
     py = comps["python"]
@@ -49,12 +49,12 @@ def test_from_with_tag_digest_registry_and_exact_lines(tmp_path: Path) -> None:
     assert py.prop("docker:pinned-by-digest") == "false"
     assert py.prop("docker:registry") == "docker.io"
 
-    trainer = comps["ghcr.io/acme/trainer"]
+    trainer = comps["registry.example/acme/trainer"]
     assert trainer.version == DIGEST  # the digest wins over the tag as the version
     assert trainer.prop("docker:tag") == "2.0"
     assert trainer.prop("docker:pinned-by-digest") == "true"
     assert trainer.purl == (
-        "pkg:docker/acme/trainer@sha256:" + "ab" * 32 + "?repository_url=ghcr.io"
+        "pkg:docker/acme/trainer@sha256:" + "ab" * 32 + "?repository_url=registry.example"
     )
     assert [h.value for h in trainer.hashes] == ["ab" * 32]
     assert trainer.declared_in[0].line == 4
@@ -64,7 +64,7 @@ def test_from_with_tag_digest_registry_and_exact_lines(tmp_path: Path) -> None:
     assert cuda.purl == "pkg:docker/ml/cuda?repository_url=registry.internal.example:5000"
     assert {(s.kind, s.url, s.location.line) for s in inv.sources} == {
         ("registry", "docker.io", 2),
-        ("registry", "ghcr.io", 4),
+        ("registry", "registry.example", 4),
         ("registry", "registry.internal.example:5000", 5),
     }
 
@@ -86,7 +86,7 @@ def test_arg_defaults_substituted_before_and_inside_stages(tmp_path: Path) -> No
     inv = scan(
         tmp_path,
         "ARG PY=3.10\n"
-        "ARG REGISTRY=ghcr.io\n"
+        "ARG REGISTRY=registry.example\n"
         "ARG VARIANT\n"
         "FROM python:${PY}-slim\n"
         "FROM ${REGISTRY}/acme/base:${TAG:-1.2}\n"
@@ -97,7 +97,7 @@ def test_arg_defaults_substituted_before_and_inside_stages(tmp_path: Path) -> No
     )
     comps = by_name(inv)
     assert comps["python"].version == "3.10-slim"
-    assert comps["ghcr.io/acme/base"].version == "1.2"
+    assert comps["registry.example/acme/base"].version == "1.2"
     assert comps["ubuntu"].version == "22.04"
     assert comps["debian"].version == "3.10"
     assert comps["busybox"].version == "1.36"

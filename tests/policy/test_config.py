@@ -50,7 +50,7 @@ def test_docs_policy_example_loads_into_a_policy() -> None:
     assert policy.models.deny_formats == ("pickle",)
     assert policy.allow_globals == ("acme.nets.Classifier",)
     assert policy.sources.indexes == ("https://pypi.internal.example/simple",)
-    assert policy.sources.registries == ("ghcr.io/acme",)
+    assert policy.sources.registries == ("registry.example/acme",)
     assert policy.sources.require_digest is True
 
 
@@ -65,7 +65,7 @@ ignore:
     expires: 2027-01-31
 licenses: {allow: [MIT, Apache-2.0, BSD-3-Clause], deny: [GPL-3.0-only], unknown: warn}
 models: {lock: models.lock.json, deny-formats: [pickle], allow-globals: ["acme.nets.Classifier"]}
-sources: {indexes: ["https://pypi.internal.example/simple"], registries: ["ghcr.io/acme"], \
+sources: {indexes: ["https://pypi.internal.example/simple"], registries: ["registry.example/acme"], \
 require-digest: true}
 """
     policy = parse_policy_text(text)

@@ -120,26 +120,26 @@ def image(name: str, version: str, registry: str, digest: str | None = None) -> 
 
 
 def test_registry_prefix_match() -> None:
-    assert registry_approved("ghcr.io", "acme/base", ["ghcr.io/acme"])
-    assert not registry_approved("ghcr.io", "acmeevil/base", ["ghcr.io/acme"])
+    assert registry_approved("registry.example", "acme/base", ["registry.example/acme"])
+    assert not registry_approved("registry.example", "acmeevil/base", ["registry.example/acme"])
     assert registry_approved("registry.example", "x/y", ["registry.example"])
     # images named without a registry host match entries without one
     assert registry_approved("", "python", ["library/python"])
-    assert not registry_approved("ghcr.io", "python", ["python"])
+    assert not registry_approved("registry.example", "python", ["python"])
 
 
 def test_images_not_approved_and_not_pinned() -> None:
     digest = "sha256:" + "a" * 64
     comps = [
-        image("ghcr.io/acme/base", "1.0", "ghcr.io", digest),
-        image("ghcr.io/other/base", "1.0", "ghcr.io", digest),
-        image("ghcr.io/acme/tool", "latest", "ghcr.io"),
+        image("registry.example/acme/base", "1.0", "registry.example", digest),
+        image("registry.example/other/base", "1.0", "registry.example", digest),
+        image("registry.example/acme/tool", "latest", "registry.example"),
     ]
-    policy = SourcePolicy(registries=("ghcr.io/acme",), unpinned_image=Severity.HIGH)
+    policy = SourcePolicy(registries=("registry.example/acme",), unpinned_image=Severity.HIGH)
     out = check_images(comps, policy)
     assert [(f.rule_id, f.trigger, f.severity) for f in out] == [
-        (RULE_REGISTRY, "ghcr.io/other/base", Severity.HIGH),
-        (RULE_IMAGE_UNPINNED, "ghcr.io/acme/tool", Severity.HIGH),
+        (RULE_REGISTRY, "registry.example/other/base", Severity.HIGH),
+        (RULE_IMAGE_UNPINNED, "registry.example/acme/tool", Severity.HIGH),
     ]
 
 
@@ -177,11 +177,11 @@ def test_pin_actions(write, tmp_path: Path) -> None:  # type: ignore[no-untyped-
 
 def test_end_to_end_sources(write, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     write("requirements.txt", f"--index-url {INTERNAL}\nrequests==2.32.0\n")
-    write("Dockerfile", "FROM ghcr.io/acme/base:1.0\n")
+    write("Dockerfile", "FROM registry.example/acme/base:1.0\n")
     write(".github/workflows/ci.yml", WORKFLOW)
     write(
         ".mlgate.yml",
-        f"sources: {{indexes: ['{INTERNAL}'], registries: [ghcr.io/acme], pin-actions: true}}\n",
+        f"sources: {{indexes: ['{INTERNAL}'], registries: [registry.example/acme], pin-actions: true}}\n",
     )
     code, data = scan(tmp_path)
     assert code == 0  # medium findings only, fail-on high
