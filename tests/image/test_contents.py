@@ -481,7 +481,7 @@ def test_container_component_carries_the_config_facts() -> None:
     assert local.purl is None and local.prop("docker:registry") is None
     # a layout on disk has a digest but no repository: the purl names no local path as one
     layout = image_inventory(
-        contents(source_kind="oci-layout", name="/home/ci/work/serve-layout", ref="x", tag=None)
+        contents(source_kind="oci-layout", name="/home/ci/builds/serve-layout", ref="x", tag=None)
     ).container
     assert layout.purl == f"pkg:oci/serve-layout@{DIGEST}?arch=amd64"
 

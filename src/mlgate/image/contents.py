@@ -266,6 +266,38 @@ class _Builder:
             )
         return eco
 
+    def os_package(
+        self,
+        ecosystem: str,
+        purl: tuple[str, str, str, dict[str, str]],  # type, namespace, version, qualifiers
+        name: str,
+        version: str,
+        location: Location,
+        licenses: tuple[str, ...],
+        properties: tuple[tuple[str, str], ...],
+    ) -> None:
+        """One package of the distribution's database (dpkg, apk, rpm) as a component."""
+        purl_type, namespace, purl_version, qualifiers = purl
+        self.out.components.append(
+            Component(
+                ecosystem=ecosystem,
+                name=name,
+                version=version,
+                kind=ComponentKind.OS_PACKAGE,
+                purl=PackageURL(
+                    type=purl_type,
+                    namespace=namespace,
+                    name=name,
+                    version=purl_version,
+                    qualifiers=qualifiers,
+                ).to_string(),
+                scope=Scope.TRANSITIVE,
+                declared_in=(location,),
+                licenses=licenses,
+                properties=properties,
+            )
+        )
+
     # -- dpkg ------------------------------------------------------------------------------
     def dpkg(self, osr: OsRelease | None) -> None:
         paths = [DPKG_STATUS] if DPKG_STATUS in self.contents.files else []
@@ -295,25 +327,18 @@ class _Builder:
                     qualifiers["upstream"] = pkg.source
                 if distro:
                     qualifiers["distro"] = distro
-                purl = PackageURL(
-                    type="deb", namespace=namespace, name=pkg.name, version=version,
-                    qualifiers=qualifiers,
-                ).to_string()  # fmt: skip
-                self.out.components.append(
-                    Component(
-                        ecosystem=eco,
-                        name=pkg.name,
-                        version=pkg.version,
-                        kind=ComponentKind.OS_PACKAGE,
-                        purl=purl,
-                        scope=Scope.TRANSITIVE,
-                        declared_in=(image_location(self.meta, path, pkg.line),),
-                        properties=self.props(
-                            file,
-                            (PROP_OSV_NAME, pkg.source),
-                            (PROP_OSV_VERSION, pkg.source_version),
-                        ),
-                    )
+                self.os_package(
+                    eco,
+                    ("deb", namespace, version, qualifiers),
+                    pkg.name,
+                    pkg.version,
+                    image_location(self.meta, path, pkg.line),
+                    (),
+                    self.props(
+                        file,
+                        (PROP_OSV_NAME, pkg.source),
+                        (PROP_OSV_VERSION, pkg.source_version),
+                    ),
                 )
 
     def dpkg_owned(self) -> None:
@@ -346,24 +371,14 @@ class _Builder:
                 qualifiers["distro"] = distro
             if pkg.origin != pkg.name:
                 qualifiers["upstream"] = pkg.origin
-            purl = PackageURL(
-                type="apk", namespace=namespace, name=pkg.name, version=pkg.version,
-                qualifiers=qualifiers,
-            ).to_string()  # fmt: skip
-            self.out.components.append(
-                Component(
-                    ecosystem=eco,
-                    name=pkg.name,
-                    version=pkg.version,
-                    kind=ComponentKind.OS_PACKAGE,
-                    purl=purl,
-                    scope=Scope.TRANSITIVE,
-                    declared_in=(image_location(self.meta, APK_INSTALLED, pkg.line),),
-                    licenses=_licenses(pkg.license),
-                    properties=self.props(
-                        file, (PROP_OSV_NAME, pkg.origin), (PROP_OSV_VERSION, pkg.version)
-                    ),
-                )
+            self.os_package(
+                eco,
+                ("apk", namespace, pkg.version, qualifiers),
+                pkg.name,
+                pkg.version,
+                image_location(self.meta, APK_INSTALLED, pkg.line),
+                _licenses(pkg.license),
+                self.props(file, (PROP_OSV_NAME, pkg.origin), (PROP_OSV_VERSION, pkg.version)),
             )
 
     # -- rpm -------------------------------------------------------------------------------
@@ -414,22 +429,14 @@ class _Builder:
             # Red Hat, Rocky, Alma and SUSE advisories list every binary rpm they fix: OSV is
             # asked about the package's own name (the source rpm is only recorded)
             source = ((PROP_SOURCE_PACKAGE, pkg.source_name),) if pkg.source_name else ()
-            purl = PackageURL(
-                type="rpm", namespace=namespace, name=pkg.name, version=version,
-                qualifiers=qualifiers,
-            ).to_string()  # fmt: skip
-            self.out.components.append(
-                Component(
-                    ecosystem=eco,
-                    name=pkg.name,
-                    version=pkg.version,
-                    kind=ComponentKind.OS_PACKAGE,
-                    purl=purl,
-                    scope=Scope.TRANSITIVE,
-                    declared_in=(image_location(self.meta, path),),
-                    licenses=_licenses(pkg.license),
-                    properties=self.props(file, *source),
-                )
+            self.os_package(
+                eco,
+                ("rpm", namespace, version, qualifiers),
+                pkg.name,
+                pkg.version,
+                image_location(self.meta, path),
+                _licenses(pkg.license),
+                self.props(file, *source),
             )
 
     # -- Python ----------------------------------------------------------------------------
