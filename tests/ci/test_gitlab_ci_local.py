@@ -108,7 +108,7 @@ def test_component_job_runs_and_writes_valid_reports(tmp_path: Path) -> None:
     (proj / "templates").mkdir()
     (proj / "templates" / "mlgate.yml").write_text(render(Platform.GITLAB, opts))
     # an image built in an earlier job, handed over as an OCI layout in the project
-    os_release = b'ID=alpine\nVERSION_ID=3.19.1\n'
+    os_release = b"ID=alpine\nVERSION_ID=3.19.1\n"
     write_oci_layout(proj / "build" / "layout", Image([Layer({"/etc/os-release": os_release})]))
     with OsvServer([JINJA_ADVISORY]) as osv, GitLabServer() as gitlab:
         (proj / ".gitlab-ci.yml").write_text(

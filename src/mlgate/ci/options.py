@@ -191,7 +191,7 @@ SCAN_COMMAND = (
     ' ${MLGATE_POLICY:+--policy "$MLGATE_POLICY"}'
     ' ${MLGATE_OSV_URL:+--osv-url "$MLGATE_OSV_URL"}'
     ' ${MLGATE_OSV_DB:+--osv-db "$MLGATE_OSV_DB"}'
-    ' ${MLGATE_SCAN_IMAGES:+$(printf \'\\n--image=%s\' $MLGATE_SCAN_IMAGES)}'
+    " ${MLGATE_SCAN_IMAGES:+$(printf '\\n--image=%s' $MLGATE_SCAN_IMAGES)}"
     ' ${MLGATE_SCAN_PLATFORM:+--platform "$MLGATE_SCAN_PLATFORM"}'
     " ${MLGATE_EXTRA_ARGS:-}"
 )
