@@ -65,8 +65,8 @@ ignore:
     expires: 2027-01-31
 licenses: {allow: [MIT, Apache-2.0, BSD-3-Clause], deny: [GPL-3.0-only], unknown: warn}
 models: {lock: models.lock.json, deny-formats: [pickle], allow-globals: ["acme.nets.Classifier"]}
-sources: {indexes: ["https://pypi.internal.example/simple"], registries: ["registry.example/acme"], \
-require-digest: true}
+sources: {indexes: ["https://pypi.internal.example/simple"], \
+registries: ["registry.example/acme"], require-digest: true}
 """
     policy = parse_policy_text(text)
     assert policy.ignores[0].reason == "template sandbox not used"

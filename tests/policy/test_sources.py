@@ -181,7 +181,8 @@ def test_end_to_end_sources(write, tmp_path: Path) -> None:  # type: ignore[no-u
     write(".github/workflows/ci.yml", WORKFLOW)
     write(
         ".mlgate.yml",
-        f"sources: {{indexes: ['{INTERNAL}'], registries: [registry.example/acme], pin-actions: true}}\n",
+        f"sources: {{indexes: ['{INTERNAL}'], registries: [registry.example/acme], "
+        "pin-actions: true}\n",
     )
     code, data = scan(tmp_path)
     assert code == 0  # medium findings only, fail-on high
