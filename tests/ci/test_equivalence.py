@@ -12,6 +12,7 @@ import yaml
 from mlgate.ci.options import SCAN_COMMAND, CiOptions, GitLabKind, Platform, parse_options
 from mlgate.ci.render import render
 from mlgate.cli import build_parser, options_from_args
+from mlgate.errors import UsageError
 from mlgate.model import Severity
 from tests.ci import extract
 from tests.ci.tools import REPO
@@ -22,7 +23,11 @@ SETTINGS = [
     "osv_db=",
     "extra_args=--no-dev --exclude=tests",
     "mr_note=true",
+    # a registry reference and an OCI tarball in the repository, comma separated as --set takes
+    "scan_images=registry.example/ml/serving:2.1@sha256:" + "ab" * 32 + ",build/image.tar",
+    "scan_platform=linux/arm64",
 ]
+SCAN_IMAGES = ("registry.example/ml/serving:2.1@sha256:" + "ab" * 32, "build/image.tar")
 
 
 def _configs(opts: CiOptions) -> dict[str, tuple[str, dict[str, str], str]]:
@@ -80,6 +85,9 @@ def test_same_argv_through_a_real_shell() -> None:
     assert scan.gitlab_report_version == opts.gitlab_report_version
     assert str(scan.codequality) == opts.codequality
     assert str(scan.markdown) == "mlgate.md"
+    assert opts.scan_images == SCAN_IMAGES
+    assert scan.images == SCAN_IMAGES
+    assert scan.platform == "linux/arm64"
     assert (str(scan.sbom), str(scan.sarif), str(scan.json)) == (opts.sbom, opts.sarif, opts.json)
 
 
@@ -122,6 +130,8 @@ def test_github_action_inputs_give_the_same_scan_options() -> None:
         "policy": opts.policy or "",
         "osv-url": opts.osv_url or "",
         "osv-db": opts.osv_db or "",
+        "image": "\n".join(opts.scan_images),  # the action also splits on newlines
+        "platform": opts.scan_platform or "",
         "args": " ".join(args),
     }
     env = {f"INPUT_{k.upper()}": v for k, v in inputs.items()}
@@ -137,4 +147,30 @@ def test_github_action_inputs_give_the_same_scan_options() -> None:
 
     skip = {"github", "comment", "upload_sarif"}  # publishing, not scanning
     fields = [f for f in vars(ours) if f not in skip]
+    assert "images" in fields and ours.images == SCAN_IMAGES
     assert {f: norm(getattr(action, f)) for f in fields} == {f: getattr(ours, f) for f in fields}
+
+
+def test_no_images_no_image_flags() -> None:
+    """Without scan_images the command gives no --image and no --platform at all."""
+    opts = parse_options({})
+    for name, (_, env, command) in _configs(opts).items():
+        argv = extract.shell_argv([command], env)
+        assert not [a for a in argv if a.startswith(("--image", "--platform"))], name
+        assert build_parser().parse_args(argv).image == [], name
+
+
+def test_shell_never_runs_an_image_value(tmp_path: Path) -> None:
+    """The image list is split into words like extra_args, never parsed as code: even values the
+    checker refuses (built here directly) reach mlgate as text, and nothing runs."""
+    marker = tmp_path / "ran"
+    hostile = (f"$(touch {marker})", f"`touch {marker}`", "a;touch", "q'uote\"")
+    opts = replace(parse_options({}), scan_images=hostile)
+    for kind in GitLabKind:
+        with pytest.raises(UsageError):
+            render(Platform.GITLAB, replace(opts, gitlab_kind=kind))
+    env, command = opts.env(), SCAN_COMMAND
+    argv = extract.shell_argv([command], env)
+    images = [a.removeprefix("--image=") for a in argv if a.startswith("--image=")]
+    assert images == " ".join(hostile).split()
+    assert not marker.exists()

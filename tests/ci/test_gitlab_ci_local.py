@@ -22,6 +22,7 @@ from mlgate.ci.options import Platform, parse_options
 from mlgate.ci.render import render
 from tests.ci.gitlab_server import GitLabServer
 from tests.ci.tools import REPO, VENV_BIN, npm_tool
+from tests.image.builder import Image, Layer, write_oci_layout
 from tests.servers.osv_server import OsvServer
 
 SHARED_SCHEMAS = REPO.parent / "shared" / "schemas" / "gitlab"
@@ -106,6 +107,9 @@ def test_component_job_runs_and_writes_valid_reports(tmp_path: Path) -> None:
     opts = parse_options({"image": "registry.example/mlgate/mlgate:ci-local"}, ["mr_note=true"])
     (proj / "templates").mkdir()
     (proj / "templates" / "mlgate.yml").write_text(render(Platform.GITLAB, opts))
+    # an image built in an earlier job, handed over as an OCI layout in the project
+    os_release = b"ID=alpine\nVERSION_ID=3.19.1\n"
+    write_oci_layout(proj / "build" / "layout", Image([Layer({"/etc/os-release": os_release})]))
     with OsvServer([JINJA_ADVISORY]) as osv, GitLabServer() as gitlab:
         (proj / ".gitlab-ci.yml").write_text(
             yaml.safe_dump(
@@ -117,7 +121,9 @@ def test_component_job_runs_and_writes_valid_reports(tmp_path: Path) -> None:
                                 "osv_url": osv.url,
                                 "fail_on": "critical",
                                 # gitlab-ci-local keeps its state in the project folder
-                                "extra_args": "--exclude=.gitlab-ci-local",
+                                "extra_args": "--exclude=.gitlab-ci-local --exclude=build",
+                                "scan_images": "build/layout",
+                                "scan_platform": "linux/amd64",
                             },
                         }
                     ]
@@ -146,6 +152,8 @@ def test_component_job_runs_and_writes_valid_reports(tmp_path: Path) -> None:
     sbom = json.loads((proj / opts.sbom).read_text())
     sarif = json.loads((proj / opts.sarif).read_text())
     assert sbom["bomFormat"] == "CycloneDX"
+    # the image input reached `mlgate scan --image`: the layout is a container in the SBOM
+    assert "build/layout" in [c["name"] for c in sbom["components"] if c["type"] == "container"]
     assert sarif["version"] == "2.1.0"
     assert report["scan"]["type"] == "dependency_scanning"
     vuln_ids = {i["value"] for v in report["vulnerabilities"] for i in v["identifiers"]}

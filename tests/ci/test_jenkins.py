@@ -39,7 +39,9 @@ def test_groovy_parses_and_values_stay_strings(tmp_path: Path) -> None:
     plain.write_text(render(Platform.JENKINS, CiOptions()))
     hostile = tmp_path / "hostile.Jenkinsfile"
     # built directly: the checker refuses `$`, the Groovy quoting must hold on its own
-    opts = CiOptions(policy=GROOVY_INJECTION, osv_db="${env.SECRET}")
+    opts = CiOptions(
+        policy=GROOVY_INJECTION, osv_db="${env.SECRET}", scan_images=(GROOVY_INJECTION, "$(id)")
+    )
     hostile.write_text(_render(Platform.JENKINS, opts))
     snapshot = SNAPSHOTS / "Jenkinsfile"
     broken = tmp_path / "broken.Jenkinsfile"
@@ -65,6 +67,7 @@ def test_groovy_parses_and_values_stay_strings(tmp_path: Path) -> None:
     assert a_hostile["calls"] == a_plain["calls"]
     assert a_hostile["assignments"]["MLGATE_POLICY"] == GROOVY_INJECTION
     assert a_hostile["assignments"]["MLGATE_OSV_DB"] == "${env.SECRET}"
+    assert a_hostile["assignments"]["MLGATE_SCAN_IMAGES"] == GROOVY_INJECTION + " $(id)"
     assert a_hostile["sh"] == a_plain["sh"]
     # the Python reader used by the equivalence test agrees with Groovy
     env_py, steps_py = extract.jenkins_job(snapshot.read_text())

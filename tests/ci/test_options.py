@@ -18,6 +18,8 @@ def test_defaults_and_conversions() -> None:
             "gitlab-kind=template",
             "extra_args=--no-dev --exclude=tests",
             "mr_note=yes",
+            "scan_images=registry.example/app:1,oci/layout:v2 image.tar",
+            "scan_platform=linux/arm/v7",
         ],
     )
     assert opts.path == "services/api"
@@ -28,6 +30,10 @@ def test_defaults_and_conversions() -> None:
     assert opts.extra_args == ("--no-dev", "--exclude=tests")
     assert opts.mr_note is True
     assert opts.markdown == "mlgate.md"  # the note needs a body
+    assert opts.scan_images == ("registry.example/app:1", "oci/layout:v2", "image.tar")
+    assert opts.scan_platform == "linux/arm/v7"
+    assert parse_options({}).scan_images == ()
+    assert parse_options({}, ["scan_platform="]).scan_platform is None
 
 
 @pytest.mark.parametrize(
@@ -56,6 +62,16 @@ def test_defaults_and_conversions() -> None:
         (["credentials_id=a'b"], "is not a credentials id"),
         (["credentials_id=gitlab-token", "mr_note=false"], "set mr_note"),
         (["novalue"], "expected KEY=VALUE"),
+        (["scan_images=registry.example/app:$(id)"], "which CI systems expand"),
+        (["scan_images=`id`.tar"], "which CI systems expand"),
+        (["scan_images=it's.tar"], "neither an image reference nor a plain relative path"),
+        (['scan_images=a"b'], "neither an image reference nor a plain relative path"),
+        (["scan_images=layouts/*"], "neither an image reference nor a plain relative path"),
+        (["scan_images=../outside.tar"], "must not leave the repository"),
+        (["scan_images=/abs/image.tar"], "must be relative"),
+        (["scan_images=-x"], "would be read as an option"),
+        (["scan_platform=linux"], "is not a platform"),
+        (["scan_platform=linux/amd64 x"], "is not a platform"),
     ],
 )
 def test_invalid_values_are_usage_errors(settings: list[str], message: str) -> None:
@@ -99,3 +115,10 @@ def test_cli_rejects_before_writing(tmp_path, capsys) -> None:  # type: ignore[n
 def test_cli_rejects_unknown_platform(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["ci", "render", "circleci"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ref", ["registry.example/app:1\n", "a.tar\nfoo: bar", "a.tar\x00"])
+def test_scan_image_line_breaks_are_refused(ref: str) -> None:
+    """Built directly (``--set`` splits on whitespace): a line break is refused, even a last one."""
+    with pytest.raises(UsageError):
+        CiOptions(scan_images=(ref,)).check()

@@ -25,6 +25,8 @@ SNAPSHOT_SETTINGS = [
     "osv_url=https://osv-mirror.example",
     "extra_args=--no-dev --exclude=tests",
     "mr_note=true",
+    "scan_images=registry.example/ml/serving:2.1@sha256:" + "1" * 64 + ",build/image.tar",
+    "scan_platform=linux/arm64",
 ]
 SNAPSHOT_CASES = {
     "gitlab-component.yml": (Platform.GITLAB, ["gitlab_kind=component"]),

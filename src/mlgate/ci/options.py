@@ -41,6 +41,11 @@ _ARG_RE = re.compile(r"^[A-Za-z0-9_.,/:=@+%-]+$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 _CREDENTIALS_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
+# scanned images travel space-separated and are split by the shell like extra_args: a path (OCI
+# layout, tarball, `DIR:TAG`) keeps to its charset less the comma (the list separator of --set),
+# so no word is quoted, globbed or expanded
+_IMAGE_PATH_RE = re.compile(r"^[A-Za-z0-9_./:=@+%-]+$")
+_PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
 class Platform(StrEnum):
@@ -72,6 +77,9 @@ class CiOptions:
     osv_url: str | None = None
     osv_db: str | None = None
     extra_args: tuple[str, ...] = ()
+    # container images scanned too (`mlgate scan --image`); `image` above is the job's own image
+    scan_images: tuple[str, ...] = ()
+    scan_platform: str | None = None  # None: mlgate's default platform
     timeout_minutes: int = 30
     job_name: str = "mlgate"
     # GitLab
@@ -99,6 +107,13 @@ class CiOptions:
             raise UsageError(
                 f"image: {self.image!r} is not an image reference",
                 hint="name[:tag][@sha256:digest], e.g. registry.example/mlgate/mlgate:0.1.0",
+            )
+        for ref in self.scan_images:
+            _check_scan_image(ref)
+        if self.scan_platform is not None and not _PLATFORM_RE.fullmatch(self.scan_platform):
+            raise UsageError(
+                f"scan_platform: {self.scan_platform!r} is not a platform",
+                hint="os/arch[/variant], e.g. linux/amd64 or linux/arm64",
             )
         for name in ("osv_url", "gitlab_api_url"):
             value = getattr(self, name)
@@ -144,6 +159,8 @@ class CiOptions:
             "MLGATE_POLICY": self.policy or "",
             "MLGATE_OSV_URL": self.osv_url or "",
             "MLGATE_OSV_DB": self.osv_db or "",
+            "MLGATE_SCAN_IMAGES": " ".join(self.scan_images),
+            "MLGATE_SCAN_PLATFORM": self.scan_platform or "",
             "MLGATE_EXTRA_ARGS": " ".join(self.extra_args),
         }
 
@@ -156,7 +173,10 @@ class CiOptions:
 
 # The one command line all three platforms run. Values come from the environment above and are
 # expanded inside double quotes (never re-parsed by the shell); optional flags vanish when their
-# variable is empty. MLGATE_EXTRA_ARGS is split on spaces on purpose (its words are checked).
+# variable is empty. MLGATE_EXTRA_ARGS is split on spaces on purpose (its words are checked), and
+# so is MLGATE_SCAN_IMAGES: printf repeats its format for each checked word, giving one
+# --image=REF word each (the newline is a field separator; no space, so the Jenkinsfile's one
+# option per line never breaks inside the quotes).
 SCAN_COMMAND = (
     "mlgate ${MLGATE_LOG_FLAGS:-} scan"
     ' "$MLGATE_PATH"'
@@ -171,6 +191,8 @@ SCAN_COMMAND = (
     ' ${MLGATE_POLICY:+--policy "$MLGATE_POLICY"}'
     ' ${MLGATE_OSV_URL:+--osv-url "$MLGATE_OSV_URL"}'
     ' ${MLGATE_OSV_DB:+--osv-db "$MLGATE_OSV_DB"}'
+    " ${MLGATE_SCAN_IMAGES:+$(printf '\\n--image=%s' $MLGATE_SCAN_IMAGES)}"
+    ' ${MLGATE_SCAN_PLATFORM:+--platform "$MLGATE_SCAN_PLATFORM"}'
     " ${MLGATE_EXTRA_ARGS:-}"
 )
 
@@ -198,6 +220,20 @@ def _check_text(name: str, value: str) -> None:
         # Jenkins' environment directive resolves ${...} even in single-quoted strings, GitLab
         # expands $VAR and $[[ inputs ]], GitHub evaluates ${{ }}: none of it belongs in a value
         raise UsageError(f"{name}: {value!r} contains '$' or '`', which CI systems expand")
+
+
+def _check_scan_image(ref: str) -> None:
+    """A registry reference, or an OCI layout/tarball path inside the workspace."""
+    if _IMAGE_RE.fullmatch(ref) and len(ref) <= 255:
+        return
+    if not _IMAGE_PATH_RE.fullmatch(ref):
+        _check_text("scan_images", ref)  # names '$', '`' and control characters first
+        raise UsageError(
+            f"scan_images: {ref!r} is neither an image reference nor a plain relative path",
+            hint="host/repo[:tag][@sha256:digest], or a path of letters, digits and _ . , / : "
+            "= @ + % - (OCI layout folder or tarball in the workspace)",
+        )
+    _check_relative("scan_images", ref)
 
 
 def _check_relative(name: str, value: str, *, allow_dot: bool = False) -> None:
@@ -232,6 +268,9 @@ def _convert(name: str, raw: str) -> Any:
             raise UsageError(f"gitlab_kind: {raw!r} is not component or template") from None
     if name == "extra_args":
         return tuple(raw.split())
+    if name == "scan_images":
+        # comma or space separated (--set scan_images=a,b); a comma is part of no reference
+        return tuple(raw.replace(",", " ").split())
     if isinstance(default, bool):
         if raw.lower() in _TRUE:
             return True

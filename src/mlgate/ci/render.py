@@ -159,8 +159,24 @@ COMPONENT_INPUTS: tuple[tuple[str, str | None, str], ...] = (
     ("markdown", "MLGATE_MARKDOWN", "Markdown report file (body of the merge-request note)"),
     ("osv_url", "MLGATE_OSV_URL", "OSV API base URL (empty: OSV's public API)"),
     ("osv_db", "MLGATE_OSV_DB", "Offline OSV database folder (empty: online)"),
+    (
+        "scan_images",
+        "MLGATE_SCAN_IMAGES",
+        "Container images to scan too, space separated: registry references, or OCI layouts"
+        " and tarballs relative to the repository",
+    ),
+    ("scan_platform", "MLGATE_SCAN_PLATFORM", "Platform chosen from multi-platform images"),
     ("extra_args", "MLGATE_EXTRA_ARGS", "More mlgate scan arguments, space separated"),
 )
+
+
+# GitLab checks these inputs before the pipeline starts (RE2); options.py checks each value fully
+_IMAGE_WORD = r"[A-Za-z0-9_.][A-Za-z0-9_./:=@+%-]*"
+INPUT_REGEX = {
+    "gitlab_report_version": r"^15\.[0-2]\.[0-9]+$",
+    "scan_images": rf"^({_IMAGE_WORD}( {_IMAGE_WORD})*)?$",
+    "scan_platform": r"^([a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?)?$",
+}
 
 
 def _input_default(options: CiOptions, name: str) -> str:
@@ -185,8 +201,8 @@ def gitlab_context(options: CiOptions) -> dict[str, Any]:
             }
             if name == "fail_on":
                 item["options"] = [s.value for s in Severity]
-            if name == "gitlab_report_version":
-                item["regex"] = r"^15\.[0-2]\.[0-9]+$"
+            if name in INPUT_REGEX:
+                item["regex"] = INPUT_REGEX[name]
             inputs.append(item)
         ctx["inputs"] = inputs
         variables = {e: f"$[[ inputs.{n} ]]" for n, e, _ in COMPONENT_INPUTS if e is not None}
