@@ -186,7 +186,9 @@ def test_rpmvercmp_agrees_with_rpm_itself() -> None:
     import shutil
     import subprocess
 
-    from mlgate.enrich.versions.rpm import compare
+    from mlgate.enrich.versions.rpm import RpmScheme
+
+    compare = RpmScheme().compare
 
     if shutil.which("rpm") is None:
         pytest.skip("rpm is not installed (apt-get install rpm)")

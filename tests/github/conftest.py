@@ -38,6 +38,27 @@ def pr_event(number: int = 7, head_repo: str | None = REPO) -> dict[str, Any]:
     }
 
 
+def runner_env(
+    server: GitHubServer, tmp_path: Path, event_path: Path, workspace: Path
+) -> dict[str, str]:
+    """The environment the Actions runner gives a pull-request job, aimed at the local server."""
+    return {
+        "GITHUB_API_URL": server.url,
+        "GITHUB_SERVER_URL": "https://github.example",
+        "GITHUB_REPOSITORY": REPO,
+        "GITHUB_SHA": SHA,
+        "GITHUB_REF": "refs/pull/7/merge",
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_EVENT_PATH": str(event_path),
+        "GITHUB_RUN_ID": "99",
+        "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_OUTPUT": str(tmp_path / "output.txt"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "GITHUB_TOKEN": server.state.token,
+        "GITHUB_ACTIONS": "true",
+    }
+
+
 @pytest.fixture
 def make_context(tmp_path: Path, github_server: GitHubServer):  # type: ignore[no-untyped-def]
     """A GitHubContext as the runner would set it up, with files under tmp_path."""
@@ -48,21 +69,7 @@ def make_context(tmp_path: Path, github_server: GitHubServer):  # type: ignore[n
         event_path.write_text(json.dumps(event), encoding="utf-8")
         workspace = tmp_path / "workspace"
         workspace.mkdir(exist_ok=True)
-        env = {
-            "GITHUB_API_URL": github_server.url,
-            "GITHUB_SERVER_URL": "https://github.example",
-            "GITHUB_REPOSITORY": REPO,
-            "GITHUB_SHA": SHA,
-            "GITHUB_REF": "refs/pull/7/merge",
-            "GITHUB_EVENT_NAME": "pull_request",
-            "GITHUB_EVENT_PATH": str(event_path),
-            "GITHUB_RUN_ID": "99",
-            "GITHUB_WORKSPACE": str(workspace),
-            "GITHUB_OUTPUT": str(tmp_path / "output.txt"),
-            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-            "GITHUB_TOKEN": github_server.state.token,
-            "GITHUB_ACTIONS": "true",
-        }
+        env = runner_env(github_server, tmp_path, event_path, workspace)
         env.update({k: v for k, v in overrides.items() if isinstance(v, str)})
         return GitHubContext.from_env(env)
 

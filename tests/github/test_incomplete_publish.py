@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlgate.report.markdown import MARKER
 from tests.fuzz_regressions.test_ordering import nested_pickle
-from tests.github.conftest import REPO, SHA, pr_event
+from tests.github.conftest import REPO, pr_event, runner_env
 from tests.servers.github_server import GitHubServer
 from tests.test_exit_codes import BROKEN_PLUGIN, mlgate
 
@@ -22,20 +22,7 @@ def test_crashed_scan_publishes_an_incomplete_comment(
     (repo / "model.pkl").write_bytes(nested_pickle())
     event = tmp_path / "event.json"
     event.write_text(json.dumps(pr_event()))
-    env = {
-        "GITHUB_API_URL": github_server.url,
-        "GITHUB_SERVER_URL": "https://github.example",
-        "GITHUB_REPOSITORY": REPO,
-        "GITHUB_SHA": SHA,
-        "GITHUB_REF": "refs/pull/7/merge",
-        "GITHUB_EVENT_NAME": "pull_request",
-        "GITHUB_EVENT_PATH": str(event),
-        "GITHUB_RUN_ID": "99",
-        "GITHUB_WORKSPACE": str(repo),
-        "GITHUB_OUTPUT": str(tmp_path / "output.txt"),
-        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-        "GITHUB_TOKEN": github_server.state.token,
-    }
+    env = runner_env(github_server, tmp_path, event, repo)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     proc = mlgate("scan", str(repo), "--no-vulns", "--github", cwd=tmp_path, prelude=BROKEN_PLUGIN)

@@ -311,8 +311,9 @@ demo
 """
 
 
-def test_real_rpm_database_written_by_rpm(tmp_path: Path) -> None:
-    """rpmbuild makes a package, rpm records it (--justdb) in its own sqlite database."""
+def rpm_database(tmp_path: Path, spec: str) -> Path:
+    """Build the package of ``spec`` with rpmbuild and record it with ``rpm --justdb`` in a
+    sqlite database at ``<tmp_path>/spool/var/lib/rpm/rpmdb.sqlite`` (skip without rpm)."""
     import shutil
     import subprocess
 
@@ -321,16 +322,28 @@ def test_real_rpm_database_written_by_rpm(tmp_path: Path) -> None:
     top, dbpath = tmp_path / "build", tmp_path / "spool/var/lib/rpm"
     (top / "SPECS").mkdir(parents=True)
     dbpath.mkdir(parents=True)
-    (top / "SPECS/demo.spec").write_text(SPEC)
+    (top / "SPECS/package.spec").write_text(spec)
     sqlite = ["--define", "_db_backend sqlite"]
-    build = ["rpmbuild", "--define", f"_topdir {top}", *sqlite, "-bb", str(top / "SPECS/demo.spec")]
+    build = [
+        "rpmbuild",
+        "--define",
+        f"_topdir {top}",
+        *sqlite,
+        "-bb",
+        str(top / "SPECS/package.spec"),
+    ]
     subprocess.run(build, capture_output=True, check=True)
     [package] = (top / "RPMS").rglob("*.rpm")
     rpm = ["rpm", "--dbpath", str(dbpath), *sqlite]
     subprocess.run([*rpm, "--initdb"], capture_output=True, check=True)
     install = [*rpm, "-i", "--justdb", "--nodeps", "--nosignature", str(package)]
     subprocess.run(install, capture_output=True, check=True)
-    db = dbpath / "rpmdb.sqlite"
+    return dbpath / "rpmdb.sqlite"
+
+
+def test_real_rpm_database_written_by_rpm(tmp_path: Path) -> None:
+    """rpmbuild makes a package, rpm records it (--justdb) in its own sqlite database."""
+    db = rpm_database(tmp_path, SPEC)
     rel = "var/lib/rpm/rpmdb.sqlite"
     rpmdb = ImageFile("/var/lib/rpm/rpmdb.sqlite", LAYER1, db.stat().st_size, spool=rel)
     osr = mem("/etc/os-release", b'ID="almalinux"\nVERSION_ID="9.3"\n')
@@ -640,25 +653,9 @@ touch %{buildroot}/usr/lib/python3.9/site-packages/six.py
 def test_python_metadata_owned_by_an_rpm_is_not_a_pypi_package(tmp_path: Path) -> None:
     """rpm records every file of python3-six (basenames, dirnames, dir indexes): its METADATA
     is the rpm's, advised by the distribution, not a PyPI component too."""
-    import shutil
-    import subprocess
-
-    if shutil.which("rpm") is None or shutil.which("rpmbuild") is None:
-        pytest.skip("rpm/rpmbuild are not installed (apt-get install rpm)")
-    top, dbpath = tmp_path / "build", tmp_path / "spool/var/lib/rpm"
-    (top / "SPECS").mkdir(parents=True)
-    dbpath.mkdir(parents=True)
-    (top / "SPECS/six.spec").write_text(PY_SPEC)
-    sqlite = ["--define", "_db_backend sqlite"]
-    build = ["rpmbuild", "--define", f"_topdir {top}", *sqlite, "-bb", str(top / "SPECS/six.spec")]
-    subprocess.run(build, capture_output=True, check=True)
-    [package] = (top / "RPMS").rglob("*.rpm")
-    rpm = ["rpm", "--dbpath", str(dbpath), *sqlite]
-    subprocess.run([*rpm, "--initdb"], capture_output=True, check=True)
-    install = [*rpm, "-i", "--justdb", "--nodeps", "--nosignature", str(package)]
-    subprocess.run(install, capture_output=True, check=True)
+    dbfile = rpm_database(tmp_path, PY_SPEC)
     rel = "var/lib/rpm/rpmdb.sqlite"
-    db = ImageFile("/" + rel, LAYER1, (dbpath / "rpmdb.sqlite").stat().st_size, spool=rel)
+    db = ImageFile("/" + rel, LAYER1, dbfile.stat().st_size, spool=rel)
     site = "/usr/lib/python3.9/site-packages"
     six = b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n"
     inv = image_inventory(
@@ -681,7 +678,7 @@ def test_python_metadata_owned_by_an_rpm_is_not_a_pypi_package(tmp_path: Path) -
 
     from mlgate.image.rpm import TAG_BASENAMES
 
-    conn = sqlite3.connect(dbpath / "rpmdb.sqlite")
+    conn = sqlite3.connect(dbfile)
     [(hnum, blob)] = conn.execute("SELECT hnum, blob FROM Packages").fetchall()
     bad = bytearray(blob)
     for i in range(struct.unpack_from(">I", blob)[0]):
@@ -690,7 +687,7 @@ def test_python_metadata_owned_by_an_rpm_is_not_a_pypi_package(tmp_path: Path) -
     conn.execute("UPDATE Packages SET blob = ? WHERE hnum = ?", (bytes(bad), hnum))
     conn.commit()
     conn.close()
-    db = ImageFile("/" + rel, LAYER1, (dbpath / "rpmdb.sqlite").stat().st_size, spool=rel)
+    db = ImageFile("/" + rel, LAYER1, dbfile.stat().st_size, spool=rel)
     inv = image_inventory(contents(db, spool_root=tmp_path / "spool"))
     assert [c.name for c in inv.components] == ["python3-six"]
     [warning] = [w for w in inv.warnings if "file list" in w.message]

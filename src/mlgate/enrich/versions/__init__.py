@@ -6,8 +6,10 @@ that ecosystem's own order. An ecosystem without a scheme matches only ``version
 
 from __future__ import annotations
 
+import functools
+import re
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 
 class InvalidVersionError(ValueError):
@@ -30,6 +32,35 @@ class VersionScheme(ABC):
     def canonical(self, version: str) -> str:
         """The form used for string equality with ``versions`` lists (default: as written)."""
         return version
+
+
+class EpochScheme(VersionScheme):
+    """``[epoch:]version[-revision]`` (dpkg, rpm): the epoch as a number, then the version and
+    the revision each by the distribution's own string comparison, :meth:`compare_part`."""
+
+    pattern: ClassVar[re.Pattern[str]]  # groups: epoch, version, revision
+
+    @staticmethod
+    @abstractmethod
+    def compare_part(a: str, b: str) -> int:
+        """-1, 0 or 1 for two versions (or two revisions) without their epochs."""
+
+    def split(self, version: str) -> tuple[int, str, str]:
+        m = self.pattern.match(version.strip())
+        if not m:
+            raise InvalidVersionError(version)
+        return int(m.group(1) or 0), m.group(2), m.group(3) or ""
+
+    def compare(self, a: str, b: str) -> int:
+        ea, va, ra = self.split(a)
+        eb, vb, rb = self.split(b)
+        if ea != eb:
+            return -1 if ea < eb else 1
+        return self.compare_part(va, vb) or self.compare_part(ra, rb)
+
+    def key(self, version: str) -> Any:
+        self.split(version)  # validate once, so a bad version fails here rather than mid-sort
+        return functools.cmp_to_key(self.compare)(version)
 
 
 def _schemes() -> dict[str, VersionScheme]:

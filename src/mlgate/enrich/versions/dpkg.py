@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import re
-from typing import Any
 
-from mlgate.enrich.versions import InvalidVersionError, VersionScheme
+from mlgate.enrich.versions import EpochScheme
 
 _VALID = re.compile(r"^(?:(\d+):)?([0-9][A-Za-z0-9.+~:-]*?)(?:-([A-Za-z0-9.+~]+))?$")
 
@@ -51,24 +49,7 @@ def verrevcmp(a: str, b: str) -> int:
     return 0
 
 
-def split(version: str) -> tuple[int, str, str]:
-    m = _VALID.match(version.strip())
-    if not m:
-        raise InvalidVersionError(version)
-    return int(m.group(1) or 0), m.group(2), m.group(3) or ""
-
-
-def compare(a: str, b: str) -> int:
-    ea, ua, ra = split(a)
-    eb, ub, rb = split(b)
-    if ea != eb:
-        return -1 if ea < eb else 1
-    return verrevcmp(ua, ub) or verrevcmp(ra, rb)
-
-
-class DpkgScheme(VersionScheme):
+class DpkgScheme(EpochScheme):
     name = "dpkg"
-
-    def key(self, version: str) -> Any:
-        split(version)  # validate once, so a bad version fails here rather than mid-sort
-        return functools.cmp_to_key(compare)(version)
+    pattern = _VALID
+    compare_part = staticmethod(verrevcmp)

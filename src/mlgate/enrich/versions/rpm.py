@@ -7,11 +7,9 @@ after the end but before anything else. Epoch first (missing is 0), then version
 
 from __future__ import annotations
 
-import functools
 import re
-from typing import Any
 
-from mlgate.enrich.versions import InvalidVersionError, VersionScheme
+from mlgate.enrich.versions import EpochScheme
 
 _EVR = re.compile(r"^(?:(\d+):)?([^:\s-][^:\s]*?)(?:-([^:\s-]+))?$")
 
@@ -72,24 +70,7 @@ def rpmvercmp(a: str, b: str) -> int:
     return -1 if i >= len(a) else 1
 
 
-def split(evr: str) -> tuple[int, str, str]:
-    m = _EVR.match(evr.strip())
-    if not m:
-        raise InvalidVersionError(evr)
-    return int(m.group(1) or 0), m.group(2), m.group(3) or ""
-
-
-def compare(a: str, b: str) -> int:
-    ea, va, ra = split(a)
-    eb, vb, rb = split(b)
-    if ea != eb:
-        return -1 if ea < eb else 1
-    return rpmvercmp(va, vb) or rpmvercmp(ra, rb)
-
-
-class RpmScheme(VersionScheme):
+class RpmScheme(EpochScheme):
     name = "rpm"
-
-    def key(self, version: str) -> Any:
-        split(version)  # validate once, so a bad version fails here rather than mid-sort
-        return functools.cmp_to_key(compare)(version)
+    pattern = _EVR
+    compare_part = staticmethod(rpmvercmp)
